@@ -6,9 +6,9 @@ export interface PersistRequest {
   /** Replace every stored entry with index >= entries[0].index by these. */
   readonly entries: readonly Entry[];
   /**
-   * A snapshot received from the leader: write its file, then drop every stored entry with
-   * index <= snapshot.meta.index (entries after it stay only if they match its term; the core
-   * sends the correct suffix in `entries` when needed).
+   * A snapshot received from the leader: write its file, then drop EVERY stored entry (the core
+   * discarded its whole log when it installed the snapshot; any entries that follow the
+   * snapshot come in `entries` of the same request, starting at snapshot.meta.index + 1).
    */
   readonly snapshot: Snapshot | null;
   /** fsync before resolving. False only when nothing but the commit hint changed. */

@@ -1,0 +1,67 @@
+import t from 'tap';
+import { AssertionError } from '../../src/lib/assert.js';
+import { COMMAND_TYPES, decodeCommand, encodeCommand } from '../../src/state/commands.js';
+import type { Command } from '../../src/state/commands.js';
+import { statePackr } from '../../src/state/wire.js';
+import { acquire, bytes, createSessionCommand, del, put, putCas, registerNode, txn } from './helpers.js';
+import type { Unstamped } from './helpers.js';
+
+const SEMAPHORE_FLAG = 16210313421097356768n;
+const stamp = (command: Unstamped): Command => ({ ...command, nowMs: 1_700_000_000_123 }) as Command;
+
+t.test('every command type round-trips', async (t) => {
+  const commands: Command[] = [
+    stamp(put('a', 'x', 3304740253564472344n)),
+    stamp(putCas('a', 'x', 18446744073709551615n)),
+    stamp(acquire('a', 's1')),
+    stamp(del('a', { cas: 5n })),
+    stamp(del('', { recurse: true })),
+    stamp(txn([{ verb: 'set', key: 'k', value: bytes('v'), flags: SEMAPHORE_FLAG }, { verb: 'bogus', key: 'x' }])),
+    stamp(createSessionCommand('s1', 'n1', { ttl: '1m30s', ttlNs: 90_000_000_000 })),
+    stamp({ type: 'session-destroy', id: 's1' }),
+    stamp(registerNode('n1')),
+    stamp({ type: 'node-deregister', node: 'n1' }),
+    stamp({ type: 'check-update', node: 'n1', checkId: 'serfHealth', status: 'critical', output: 'down' }),
+    stamp({ type: 'check-deregister', node: 'n1', checkId: 'serfHealth' }),
+    stamp({ type: 'tombstone-reap', reapIndex: 10 }),
+  ];
+  t.same(new Set(commands.map((c) => c.type)), new Set(COMMAND_TYPES), 'the list covers every type');
+  for (const command of commands) t.same(decodeCommand(encodeCommand(command)), command, command.type);
+});
+
+t.test('uint64 flags and cas indexes are lossless', async (t) => {
+  for (const flags of [0n, 1n, 3304740253564472344n, SEMAPHORE_FLAG, 18446744073709551615n]) {
+    const decoded = decodeCommand(encodeCommand(stamp(put('k', 'v', flags))));
+    t.equal(decoded.type === 'kv-set' && decoded.flags, flags, `flags ${flags}`);
+    t.equal(typeof (decoded.type === 'kv-set' && decoded.flags), 'bigint');
+  }
+  t.throws(() => encodeCommand(stamp(put('k', 'v', 1n << 64n))), AssertionError, 'beyond uint64');
+  t.throws(() => encodeCommand(stamp(put('k', 'v', -1n))), AssertionError, 'negative');
+});
+
+t.test('values: bytes become plain Uint8Arrays, empty becomes null', async (t) => {
+  const decoded = decodeCommand(encodeCommand(stamp({ ...put('k'), value: Buffer.from('abc') } as Unstamped)));
+  t.ok(decoded.type === 'kv-set' && Object.getPrototypeOf(decoded.value) === Uint8Array.prototype);
+  const empty = decodeCommand(encodeCommand(stamp({ ...put('k'), value: new Uint8Array(0) } as Unstamped)));
+  t.equal(empty.type === 'kv-set' && empty.value, null);
+});
+
+t.test('decoding asserts on malformed commands', async (t) => {
+  const raw = (value: unknown): Uint8Array => statePackr.pack(value);
+  t.throws(() => decodeCommand(new Uint8Array(0)), AssertionError);
+  t.throws(() => decodeCommand(raw([1, 2])), AssertionError, 'not an object');
+  t.throws(() => decodeCommand(raw({ type: 'nope', nowMs: 1 })), AssertionError, 'unknown type');
+  t.throws(() => decodeCommand(raw({ ...stamp(put('k')), flags: 5 })), AssertionError, 'flags as a number');
+  t.throws(() => decodeCommand(raw({ ...stamp(put('k')), nowMs: -1 })), AssertionError, 'negative clock');
+  t.throws(() => decodeCommand(raw({ ...stamp(put('k')), key: '' })), AssertionError, 'empty key');
+  t.throws(() => encodeCommand(stamp(put('a\ud800'))), AssertionError, 'lone surrogate (msgpack would turn it into U+FFFD)');
+  t.throws(() => decodeCommand(raw({ ...stamp(del('k')), recurse: true, casIndex: 1n })), AssertionError, 'recurse + cas');
+  t.throws(() => encodeCommand(stamp({ type: 'txn', ops: [] })), AssertionError, 'empty txn');
+  t.throws(() => encodeCommand(stamp({ ...put('k'), value: new Uint8Array(512 * 1024 + 1) } as Unstamped)), AssertionError, 'value too large');
+  t.throws(() => encodeCommand(stamp({ ...createSessionCommand('s', 'n'), behavior: 'x' } as unknown as Unstamped)), AssertionError);
+});
+
+t.test('decoding drops unknown fields', async (t) => {
+  const decoded = decodeCommand(statePackr.pack({ ...stamp(put('k')), extra: 1 }));
+  t.notOk('extra' in decoded);
+});

@@ -1,0 +1,99 @@
+import t from 'tap';
+import { Prng } from '../../src/lib/prng.js';
+import { OrderedMap, compareKeys, isWellFormed } from '../../src/state/ordered-map.js';
+
+const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** Characters from every UTF-8 length class, including the ones where UTF-16 order differs. */
+const ALPHABET = ['a', 'b', '/', 'z', '\u00e9', '\u4e2d', '\ue000', '\uffff', '\ufffd', '\u{1f600}', '\u{10000}', '\u{10ffff}'];
+
+function randomKey(prng: Prng, lengthMax: number): string {
+  let key = '';
+  const length = prng.between(0, lengthMax);
+  for (let i = 0; i < length; i++) key += prng.pick(ALPHABET);
+  return key;
+}
+
+t.test('compareKeys is UTF-8 byte order, not UTF-16 order', async (t) => {
+  // U+FFFD (EF BF BD) sorts before U+1F600 (F0 9F 98 80) in UTF-8; JS < says the opposite.
+  t.ok('\u{1f600}' < '\ufffd', 'JS string order puts the astral character first');
+  t.ok(compareKeys('\ufffd', '\u{1f600}') < 0, 'UTF-8 order puts U+FFFD first');
+  t.ok(compareKeys('a', 'ab') < 0);
+  t.equal(compareKeys('x', 'x'), 0);
+  const prng = new Prng(1n);
+  const disagreements: string[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const a = randomKey(prng, 4);
+    const b = randomKey(prng, 4);
+    if (Math.sign(compareKeys(a, b)) !== Math.sign(Buffer.compare(utf8(a), utf8(b)))) disagreements.push(`${a} vs ${b}`);
+  }
+  t.same(disagreements, [], 'agrees with Buffer.compare of the UTF-8 bytes');
+});
+
+t.test('isWellFormed rejects lone surrogates only', async (t) => {
+  t.ok(isWellFormed('a\u{1f600}b'));
+  t.notOk(isWellFormed('a\ud83d'));
+  t.notOk(isWellFormed('\ude00x'));
+});
+
+t.test('random operations match a reference map, in UTF-8 order', async (t) => {
+  for (const seed of [1n, 2n, 3n]) {
+    const prng = new Prng(seed);
+    const map = new OrderedMap<number>();
+    const reference = new Map<string, number>();
+    for (let step = 0; step < 20_000; step++) {
+      const key = randomKey(prng, 3);
+      if (prng.chance(0.6)) {
+        map.set(key, step);
+        reference.set(key, step);
+      } else if (map.delete(key) !== reference.delete(key)) {
+        t.fail(`delete ${key} disagrees at step ${step}`);
+      }
+      if (step % 997 === 0) {
+        const expected = [...reference.entries()].sort((a, b) => Buffer.compare(utf8(a[0]), utf8(b[0])));
+        t.same([...map.entries()], expected, `seed ${seed} step ${step}`);
+        const prefix = randomKey(prng, 2);
+        t.same([...map.entriesWithPrefix(prefix)], expected.filter(([k]) => utf8(k).subarray(0, utf8(prefix).length).equals(utf8(prefix))));
+      }
+      if (map.size !== reference.size) t.fail(`size disagrees at step ${step}`);
+    }
+    for (const key of [...reference.keys()]) map.delete(key);
+    t.equal(map.size, 0);
+    t.same([...map.entries()], []);
+  }
+});
+
+t.test('get and has', async (t) => {
+  const map = new OrderedMap<string>();
+  map.set('k', 'v1');
+  map.set('k', 'v2');
+  t.equal(map.get('k'), 'v2');
+  t.ok(map.has('k'));
+  t.notOk(map.has('j'));
+  t.equal(map.size, 1);
+  map.clear();
+  t.equal(map.size, 0);
+  t.equal(map.get('k'), undefined);
+});
+
+t.test('100k keys: insert, prefix list and delete are not quadratic', async (t) => {
+  const map = new OrderedMap<number>();
+  const keys: string[] = [];
+  for (let i = 0; i < 100_000; i++) keys.push(`docker/swarm/nodes/10.0.${i % 256}.${i}:2375`);
+  new Prng(9n).shuffle(keys);
+  const started = performance.now();
+  keys.forEach((key, i) => map.set(key, i));
+  t.equal(map.size, 100_000);
+  const prefix = 'docker/swarm/nodes/10.0.7.';
+  t.equal([...map.entriesWithPrefix(prefix)].length, keys.filter((key) => key.startsWith(prefix)).length);
+  // Delete half (in random order): deep branch borrows and merges, then check the order.
+  const [gone, kept] = [keys.slice(0, 50_000), keys.slice(50_000)];
+  for (const key of gone) map.delete(key);
+  const order = [...map.entries()].map(([key]) => key);
+  t.same(order, [...kept].sort(compareKeys), 'iteration order after 50k deletes');
+  t.equal(map.get(kept[0] as string) !== undefined && map.get(gone[0] as string) === undefined, true);
+  for (const key of kept) map.delete(key);
+  t.equal(map.size, 0);
+  t.same([...map.entries()], []);
+  t.comment(`100k insert + list + delete took ${Math.round(performance.now() - started)} ms`);
+});
