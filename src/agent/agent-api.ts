@@ -1,0 +1,79 @@
+import type { Command } from '../state/commands.js';
+import type { ApplyResult } from '../state/fsm.js';
+import type { Session } from '../state/sessions.js';
+
+/**
+ * What the HTTP layer asks of an agent, whatever its mode. A server answers from its own Raft
+ * and state machine (forwarding to the leader when it must); a client agent forwards everything
+ * to a server over RPC. The HTTP routes never know which.
+ */
+
+/** Consul's read modes (consul-api.md §2). */
+export type Consistency = 'default' | 'consistent' | 'stale';
+
+/** The X-Consul-* meta of a read. `index` may be 0 here; HTTP sends 1 instead. */
+export interface QueryMeta {
+  readonly index: number;
+  readonly knownLeader: boolean;
+  /** Milliseconds since the answering server last heard from the leader (0 on the leader). */
+  readonly lastContactMs: number;
+}
+
+/** How to run a read. */
+export interface QueryOptions {
+  readonly consistency: Consistency;
+  /** 0: answer at once. Otherwise block until the result's index exceeds it, or `waitMs` passes. */
+  readonly minIndex: number;
+  /** The blocking wait, already defaulted (5 min) and clamped (10 min); jitter is added by the agent. */
+  readonly waitMs: number;
+  /** `?max_stale=`: with stale reads, how old the answering server's data may be; null = any. */
+  readonly maxStaleMs: number | null;
+  /** Aborts on client disconnect. */
+  readonly signal: AbortSignal;
+}
+
+/** A committed write: what the state machine returned and the Raft index it was applied at. */
+export interface WriteResult {
+  readonly result: ApplyResult;
+  readonly index: number;
+}
+
+/**
+ * Whether a failed write may still take effect (the X-Conclave-Outcome header, RELIABILITY.md
+ * B1): `not-applied` = refused before it was proposed; `unknown` = proposed, then timed out or
+ * lost its leader before the result was known.
+ */
+export type WriteOutcome = 'not-applied' | 'unknown';
+
+/** Identity and addresses of this agent (for /v1/agent/self and defaults such as a session's node). */
+export interface AgentInfo {
+  readonly nodeName: string;
+  readonly nodeId: string;
+  readonly datacenter: string;
+  readonly server: boolean;
+  readonly version: string;
+  readonly revision: string;
+  readonly buildDate: string;
+  /** The address other agents reach us on (no port). */
+  readonly advertiseAddress: string;
+  readonly serverPort: number;
+  readonly httpPort: number;
+}
+
+/** The agent seen from HTTP. Operating errors are AgentErrors (src/lib/errors.ts). */
+export interface AgentApi {
+  readonly info: AgentInfo;
+  /**
+   * Commits `command` through Raft (via the leader) and returns its result once applied. The
+   * leader stamps `nowMs`. On failure the thrown error has an `outcome: WriteOutcome` property.
+   */
+  write(command: Command, signal?: AbortSignal): Promise<WriteResult>;
+  /** Runs a read with the given consistency, blocking if asked (forwarded where needed). */
+  query<Q extends import('./queries.js').Query>(query: Q, options: QueryOptions): Promise<{ value: import('./queries.js').QueryValue<Q>; meta: QueryMeta }>;
+  /** Resets a session's TTL timer on the leader; null if the session does not exist. */
+  renewSession(id: string, signal?: AbortSignal): Promise<Session | null>;
+  /** The leader's Raft address (`ip:port`), or "" when none is known. */
+  leaderAddress(): Promise<string>;
+  /** The Raft addresses of every server in the configuration. */
+  peerAddresses(): Promise<string[]>;
+}
