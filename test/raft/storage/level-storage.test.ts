@@ -1,0 +1,227 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { EMPTY_HARD_STATE } from '../../../src/raft/core/types.js';
+import { LevelStorage } from '../../../src/raft/storage/level-storage.js';
+import type { LevelStorageOptions, StorageLogger } from '../../../src/raft/storage/level-storage.js';
+import { SnapshotStore } from '../../../src/raft/storage/snapshot-store.js';
+import {
+  entries,
+  hardState,
+  range,
+  request,
+  snapshot,
+  snapshotDirectoryNames,
+  storedEntryIndexes,
+} from './storage-helpers.js';
+
+/** A logger that records warnings, so tests can assert on them. */
+function recordingLogger(): StorageLogger & { messages: string[] } {
+  const messages: string[] = [];
+  return { messages, warn: (_fields, message) => messages.push(message) };
+}
+
+async function opened(options: LevelStorageOptions): Promise<{ storage: LevelStorage; state: Awaited<ReturnType<LevelStorage['load']>> }> {
+  const storage = new LevelStorage(options);
+  const state = await storage.load();
+  return { storage, state };
+}
+
+/** Closes `storage`, reopens the same data dir and loads it. */
+async function reopen(storage: LevelStorage, options: LevelStorageOptions) {
+  await storage.close();
+  return opened(options);
+}
+
+t.test('a new data dir loads empty', async (t) => {
+  const { storage, state } = await opened({ dataDir: t.testdir() });
+  t.same(state, { hardState: EMPTY_HARD_STATE, snapshot: null, entries: [] });
+  await storage.close();
+  await storage.close(); // idempotent
+});
+
+t.test('hard state and entries survive close and reopen', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 0), entries: entries(1, 3, 1) }));
+  await storage.persist(request({ hardState: hardState(2, 's2', 3), entries: entries(4, 5, 2) }));
+  await storage.persist(request({ hardState: hardState(2, 's2', 5), sync: false })); // commit hint only
+  const { storage: again, state } = await reopen(storage, options);
+  t.same(state.hardState, hardState(2, 's2', 5));
+  t.same(state.entries, [...entries(1, 3, 1), ...entries(4, 5, 2)]);
+  t.ok(state.entries.every((e) => e.data.constructor === Uint8Array), 'data comes back as plain Uint8Array');
+  t.equal(state.snapshot, null);
+  await again.close();
+});
+
+t.test('all entry types round trip', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  const written = [
+    { index: 1, term: 1, type: 'noop' as const, data: new Uint8Array() },
+    { index: 2, term: 1, type: 'config' as const, data: new TextEncoder().encode('{"servers":[]}') },
+    { index: 3, term: 1, type: 'normal' as const, data: new Uint8Array(100_000).fill(7) },
+  ];
+  await storage.persist(request({ hardState: hardState(1, null, 0), entries: written }));
+  const { storage: again, state } = await reopen(storage, options);
+  t.same(state.entries, written);
+  await again.close();
+});
+
+t.test('new entries replace the conflicting suffix, and only it', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 0), entries: entries(1, 10, 1) }));
+  await storage.persist(request({ hardState: hardState(2, null, 0), entries: entries(6, 7, 2) }));
+  await storage.close();
+  t.same(await storedEntryIndexes(options.dataDir), range(1, 7), 'keys 8..10 are deleted');
+  const { storage: again, state } = await opened(options);
+  t.same(state.entries, [...entries(1, 5, 1), ...entries(6, 7, 2)]);
+  // Overwriting in the middle without shortening: 4..10 replace 4..7 and extend.
+  await again.persist(request({ hardState: hardState(3, null, 0), entries: entries(4, 10, 3) }));
+  const { storage: third, state: thirdState } = await reopen(again, options);
+  t.same(thirdState.entries, [...entries(1, 3, 1), ...entries(4, 10, 3)]);
+  await third.close();
+});
+
+t.test('a commit beyond the log end is clamped, not refused', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 100), entries: entries(1, 5, 1) }));
+  const { storage: again, state } = await reopen(storage, options);
+  t.same(state.hardState, hardState(1, 's1', 5));
+  await again.close();
+});
+
+t.test('saveSnapshot compacts the log through compactIndex', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 10), entries: entries(1, 10, 1) }));
+  await storage.saveSnapshot(snapshot(8, 1), 5);
+  await storage.persist(request({ hardState: hardState(1, 's1', 12), entries: entries(11, 12, 1) }));
+  await storage.close();
+  t.same(await storedEntryIndexes(options.dataDir), range(6, 12), 'entries <= 5 are gone, 6..8 kept for laggards');
+  t.same(await snapshotDirectoryNames(options.dataDir), ['1-8.snap']);
+  const { storage: again, state } = await opened(options);
+  t.same(state.snapshot, snapshot(8, 1));
+  t.same(state.entries, entries(9, 12, 1), 'only entries after the snapshot are loaded');
+  t.same(state.hardState, hardState(1, 's1', 12));
+  // Compacting again, up to the snapshot itself.
+  await again.saveSnapshot(snapshot(12, 1), 12);
+  const { storage: third, state: thirdState } = await reopen(again, options);
+  t.same(thirdState.snapshot, snapshot(12, 1));
+  t.same(thirdState.entries, []);
+  await third.persist(request({ entries: entries(13, 14, 1) }));
+  const { storage: fourth, state: fourthState } = await reopen(third, options);
+  t.same(fourthState.entries, entries(13, 14, 1));
+  await fourth.close();
+});
+
+t.test('a snapshot received from the leader replaces the whole log', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 3), entries: entries(1, 10, 1) }));
+  await storage.persist(request({ hardState: hardState(3, null, 20), snapshot: snapshot(20, 3), entries: entries(21, 22, 3) }));
+  await storage.close();
+  t.same(await storedEntryIndexes(options.dataDir), [21, 22]);
+  const { storage: again, state } = await opened(options);
+  t.same(state, { hardState: hardState(3, null, 20), snapshot: snapshot(20, 3), entries: entries(21, 22, 3) });
+  // A snapshot below the stored log's end also drops everything; the core resends what stays.
+  await again.persist(request({ entries: entries(23, 30, 3) }));
+  await again.persist(request({ hardState: hardState(4, null, 25), snapshot: snapshot(25, 3) }));
+  const { storage: third, state: thirdState } = await reopen(again, options);
+  t.same(thirdState, { hardState: hardState(4, null, 25), snapshot: snapshot(25, 3), entries: [] });
+  await third.close();
+  t.same(await storedEntryIndexes(options.dataDir), []);
+});
+
+t.test('only the newest snapshotsRetained snapshots remain, and no temp files', async (t) => {
+  const options = { dataDir: t.testdir(), snapshotsRetained: 2 };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(2, 's1', 0), entries: [...entries(1, 5, 1), ...entries(6, 12, 2)] }));
+  for (const index of [2, 4, 6, 8, 10]) await storage.saveSnapshot(snapshot(index, index <= 5 ? 1 : 2), index - 1);
+  t.same(await snapshotDirectoryNames(options.dataDir), ['2-10.snap', '2-8.snap']);
+  await storage.persist(request({ hardState: hardState(3, null, 0), snapshot: snapshot(15, 3) }));
+  t.same(await snapshotDirectoryNames(options.dataDir), ['2-10.snap', '3-15.snap'], 'ordered by index, not by name');
+  await storage.close();
+  const single = { dataDir: t.testdir(), snapshotsRetained: 1 };
+  const { storage: one } = await opened(single);
+  await one.persist(request({ hardState: hardState(1, 's1', 0), entries: entries(1, 5, 1) }));
+  await one.saveSnapshot(snapshot(3, 1), 0);
+  await one.saveSnapshot(snapshot(5, 1), 0);
+  t.same(await snapshotDirectoryNames(single.dataDir), ['1-5.snap']);
+  await one.close();
+});
+
+t.test('a leftover temp file from a crashed snapshot write is removed at load', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 0), entries: entries(1, 5, 1) }));
+  await storage.saveSnapshot(snapshot(3, 1), 2);
+  await storage.close();
+  await writeFile(join(options.dataDir, 'raft', 'snapshots', '1-5.snap.tmp'), 'half a snapshot');
+  const { storage: again, state } = await opened(options);
+  t.same(await snapshotDirectoryNames(options.dataDir), ['1-3.snap']);
+  t.same(state.snapshot, snapshot(3, 1));
+  await again.close();
+});
+
+t.test('a crash between a received snapshot file and its batch is finished at load', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const logger = recordingLogger();
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 3), entries: entries(1, 10, 1) }));
+  await storage.close();
+  // The file persist() writes first, without the batch that would have followed.
+  const files = new SnapshotStore(join(options.dataDir, 'raft', 'snapshots'), 2);
+  await files.write(snapshot(20, 3));
+  const { storage: again, state } = await opened({ ...options, logger });
+  t.same(state.snapshot, snapshot(20, 3));
+  t.same(state.entries, [], 'the log the snapshot replaces is dropped');
+  t.same(state.hardState, hardState(1, 's1', 20), 'commit covers the snapshot');
+  t.match(logger.messages, [/finishing a snapshot install that a crash interrupted/]);
+  await again.persist(request({ hardState: hardState(3, null, 21), entries: entries(21, 21, 3) }));
+  await again.close();
+  t.same(await storedEntryIndexes(options.dataDir), [21]);
+  const { storage: third, state: thirdState } = await opened(options);
+  t.same(thirdState.entries, entries(21, 21, 3));
+  await third.close();
+});
+
+t.test('a log that matches the received snapshot at its index is kept after it', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const logger = recordingLogger();
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 3), entries: entries(1, 10, 1) }));
+  await storage.close();
+  await new SnapshotStore(join(options.dataDir, 'raft', 'snapshots'), 2).write(snapshot(7, 1));
+  const { storage: again, state } = await opened({ ...options, logger });
+  t.same(state.entries, entries(8, 10, 1));
+  t.same(logger.messages, []);
+  await again.close();
+});
+
+t.test('write failures reject, and the storage refuses everything after', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 0), entries: entries(1, 5, 1) }));
+  // Replace the snapshot directory with a file: the temp file cannot be created (even as root).
+  const directory = join(options.dataDir, 'raft', 'snapshots');
+  await rm(directory, { recursive: true });
+  await writeFile(directory, 'not a directory');
+  await t.rejects(storage.saveSnapshot(snapshot(3, 1), 3), { code: 'ENOTDIR' });
+  await t.rejects(storage.persist(request({ entries: entries(6, 6, 1) })), { message: /failed earlier/ });
+  await storage.close();
+  const { storage: closed } = await opened({ dataDir: t.testdir() });
+  await closed.close();
+  await t.rejects(closed.persist(request({ hardState: hardState(1, null, 0) })), { code: 'LEVEL_DATABASE_NOT_OPEN' });
+});
+
+t.test('programmer errors are assertions', async (t) => {
+  const { storage } = await opened({ dataDir: t.testdir() });
+  await storage.persist(request({ hardState: hardState(1, 's1', 0), entries: entries(1, 5, 1) }));
+  await t.rejects(storage.persist(request({ entries: entries(7, 8, 1) })), { name: 'AssertionError', message: /gap/ });
+  await t.rejects(storage.saveSnapshot(snapshot(9, 1), 9), { name: 'AssertionError', message: /ahead of the stored log/ });
+  await t.rejects(storage.saveSnapshot(snapshot(4, 1), 5), { name: 'AssertionError', message: /does not cover/ });
+  await storage.close();
+});
