@@ -766,9 +766,8 @@ export class RaftCore {
     }
     if (this.#maybeCommit()) this.#broadcastAppend();
     else if (wasPaused) this.#sendAppend(from, false);
-    while (this.#sendAppend(from, false)) {
-      // Pipelining: keep the window full while entries remain.
-    }
+    // Pipelining: keep the window full while entries remain.
+    while (this.#sendAppend(from, false));
     if (from === this.#leadTransferee && pr.match === this.#log.lastIndex()) this.#sendTimeoutNow(from);
   }
 
@@ -827,7 +826,9 @@ export class RaftCore {
 
   #broadcastAppend(): void {
     for (const id of this.#progress.keys()) {
-      if (id !== this.id) this.#sendAppend(id, true);
+      if (id === this.id) continue;
+      // Pipelining: in steady state keep sending until the window is full or nothing is left.
+      if (this.#sendAppend(id, true)) while (this.#sendAppend(id, false));
     }
   }
 
