@@ -4,17 +4,41 @@
  */
 export type HttpStatus = 400 | 403 | 404 | 405 | 409 | 413 | 429 | 500 | 503;
 
+/**
+ * For a failed write: whether it may still take effect (X-Conclave-Outcome, RELIABILITY.md B1).
+ * `not-applied`: refused before it was proposed; `unknown`: proposed, then the answer was lost.
+ */
+export type WriteOutcome = 'not-applied' | 'unknown';
+
 export abstract class AgentError extends Error {
   abstract readonly code: `ERR_${string}`;
   abstract readonly statusCode: HttpStatus;
+  /** Set on errors of writes; undefined for reads. */
+  outcome: WriteOutcome | undefined = undefined;
+}
+
+/** Marks `error` with a write outcome and returns it (for `throw withOutcome(...)`). */
+export function withOutcome<E extends AgentError>(error: E, outcome: WriteOutcome): E {
+  error.outcome = outcome;
+  return error;
+}
+
+/** A write whose fate is unknown: it was proposed, then timed out or lost its leader. */
+export class UnknownOutcomeError extends AgentError {
+  readonly code = 'ERR_WRITE_UNKNOWN';
+  readonly statusCode = 500;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.outcome = 'unknown';
+  }
 }
 
 /** No leader is known, or the leader could not be reached in time. */
 export class NoLeaderError extends AgentError {
   readonly code = 'ERR_NO_LEADER';
   readonly statusCode = 500;
-  constructor(options?: ErrorOptions) {
-    super('No cluster leader', options);
+  constructor(message = 'No cluster leader', options?: ErrorOptions) {
+    super(message, options);
   }
 }
 

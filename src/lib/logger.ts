@@ -12,6 +12,8 @@ export interface Logger {
   warn(fields: object, message: string): void;
   /** An operator must act. */
   error(fields: object, message: string): void;
+  /** A logger whose lines carry `bindings` (pino's child); optional so plain objects fit. */
+  child?(bindings: Record<string, unknown>): Logger;
 }
 
 function discard(): void {

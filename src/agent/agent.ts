@@ -1,0 +1,67 @@
+import { writeFileSync, rmSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../lib/logger.js';
+import { buildHttpApp } from '../http/app.js';
+import type { AgentApi } from './agent-api.js';
+import type { AgentConfig } from './config.js';
+import { ServerAgent } from './server.js';
+
+/**
+ * One agent process: the mode-specific core (server: Raft + FSM; client: forwarding) behind the
+ * HTTP API. Resources open in order and close in reverse (STYLE §2).
+ */
+export class Agent {
+  readonly config: AgentConfig;
+  readonly api: AgentApi & { close(): Promise<void> };
+  readonly #http: FastifyInstance;
+  readonly #log: Logger;
+  #httpAddress = '';
+  #closed = false;
+
+  private constructor(config: AgentConfig, api: AgentApi & { close(): Promise<void> }, http: FastifyInstance, log: Logger) {
+    this.config = config;
+    this.api = api;
+    this.#http = http;
+    this.#log = log;
+  }
+
+  static async start(config: AgentConfig, log: Logger): Promise<Agent> {
+    if (!config.server) throw new Error('client mode is not implemented yet: run with -server');
+    const api = await ServerAgent.start(config, log.child?.({ component: 'server' }) ?? log);
+    let http: FastifyInstance;
+    try {
+      http = buildHttpApp({
+        agent: api,
+        logger: log.child?.({ component: 'http' }) ?? log,
+        options: { sessionTtlMinMs: config.sessionTtlMinMs, kvMaxValueSize: config.kvMaxValueSize },
+      });
+    } catch (error) {
+      await api.close();
+      throw error;
+    }
+    const agent = new Agent(config, api, http, log);
+    try {
+      agent.#httpAddress = await http.listen({ host: config.clientAddr, port: config.httpPort });
+    } catch (error) {
+      await api.close();
+      throw error;
+    }
+    if (config.pidFile !== null) writeFileSync(config.pidFile, `${process.pid}\n`);
+    log.info({ http: agent.#httpAddress, node: config.nodeName, server: config.server, datacenter: config.datacenter }, 'agent started');
+    return agent;
+  }
+
+  /** `http://host:port` the HTTP API listens on. */
+  get httpAddress(): string {
+    return this.#httpAddress;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#http.close();
+    await this.api.close();
+    if (this.config.pidFile !== null) rmSync(this.config.pidFile, { force: true });
+    this.#log.info({}, 'agent stopped');
+  }
+}

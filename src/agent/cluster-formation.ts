@@ -1,0 +1,178 @@
+import type { Logger } from '../lib/logger.js';
+import { NoLeaderError } from '../lib/errors.js';
+import type { Configuration } from '../raft/core/types.js';
+import { RPC_METHODS, parseHelloReply, parseJoinRequest } from '../rpc/methods.js';
+import type { HelloReply } from '../rpc/methods.js';
+import { fromRpcError } from '../rpc/errors.js';
+import type { TcpTransport } from '../transport/tcp-transport.js';
+import type { ServerAgent } from './server.js';
+
+/**
+ * How servers form a cluster (ARCHITECTURE.md "Bootstrapping a cluster"):
+ * - `-bootstrap`: a lone server bootstraps itself at once;
+ * - `-bootstrap-expect N` with `-retry-join`: servers exchange hellos; once one sees exactly N
+ *   servers, all pristine and all expecting N, it bootstraps with that configuration (sorted by
+ *   id — every founder computes the same one, so it does not matter who goes first);
+ * - a pristine server that meets a server of an existing cluster asks to join instead, and the
+ *   leader adds it as a non-voter (promoted once caught up).
+ * A server with any Raft state never bootstraps again.
+ */
+const RETRY_INTERVAL_MS = 1000;
+const HELLO_TIMEOUT_MS = 2000;
+/** Default server port appended to a retry_join address without one. */
+const DEFAULT_SERVER_PORT = 8300;
+
+export class ClusterFormation {
+  readonly #server: ServerAgent;
+  readonly #transport: TcpTransport;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = false;
+  #attempting = false;
+  #joinedVia: string | null = null;
+
+  constructor(server: ServerAgent, transport: TcpTransport, log: Logger) {
+    this.#server = server;
+    this.#transport = transport;
+    this.#log = log;
+    transport.handle(RPC_METHODS.hello, async () => this.#hello());
+    transport.handle(RPC_METHODS.join, async (payload) => this.#onJoin(parseJoinRequest(payload)));
+  }
+
+  async start(): Promise<void> {
+    const server = this.#server;
+    const config = server.config;
+    if (!server.node.isPristine) return;
+    if (config.bootstrap) {
+      await this.#bootstrap({ servers: [{ id: server.info.nodeId, address: server.advertisedRpcAddress, voter: true }] });
+      return;
+    }
+    if (config.retryJoin.length === 0 && config.startJoin.length === 0 && config.bootstrapExpect === 0) return;
+    this.#timer = setInterval(() => void this.#attempt(), RETRY_INTERVAL_MS);
+    void this.#attempt();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** `PUT /v1/agent/join/<address>` and `-join`: asks the cluster at `address` to add us. */
+  async joinVia(address: string): Promise<void> {
+    const hello = await this.#callHello(withPort(address));
+    if (hello === null) throw new Error(`cannot reach ${address}`);
+    if (hello.clusterId === null) throw new Error(`${address} is not part of a cluster yet`);
+    await this.#requestJoin(withPort(address), hello);
+  }
+
+  #hello(): HelloReply {
+    const server = this.#server;
+    return {
+      id: server.info.nodeId,
+      address: server.advertisedRpcAddress,
+      clusterId: server.clusterId,
+      pristine: server.node.isPristine,
+      bootstrapExpect: server.config.bootstrapExpect,
+    };
+  }
+
+  async #attempt(): Promise<void> {
+    if (this.#attempting || this.#stopped) return;
+    const server = this.#server;
+    if (!server.node.isPristine) {
+      this.stop();
+      return;
+    }
+    this.#attempting = true;
+    try {
+      const addresses = [...new Set([...server.config.retryJoin, ...server.config.startJoin].map(withPort))];
+      const replies = await Promise.all(addresses.map(async (address) => ({ address, hello: await this.#callHello(address) })));
+      // A pristine server has no configuration yet, so it would not know where to answer a
+      // founder's vote requests: learn every peer's address from its hello.
+      for (const reply of replies) {
+        if (reply.hello !== null && reply.hello.id !== server.info.nodeId) this.#transport.setPeerAddress(reply.hello.id, reply.hello.address);
+      }
+      const existing = replies.find((reply) => reply.hello !== null && reply.hello.clusterId !== null && reply.hello.id !== server.info.nodeId);
+      if (existing?.hello != null) {
+        if (this.#joinedVia === null) await this.#requestJoin(existing.address, existing.hello);
+        return;
+      }
+      const expect = server.config.bootstrapExpect;
+      if (expect === 0) return;
+      const founders = new Map<string, HelloReply>([[server.info.nodeId, this.#hello()]]);
+      for (const reply of replies) if (reply.hello?.pristine === true) founders.set(reply.hello.id, reply.hello);
+      if (founders.size < expect) {
+        this.#log.info({ seen: founders.size, expect }, 'waiting for servers before bootstrapping');
+        return;
+      }
+      const mismatched = [...founders.values()].filter((hello) => hello.bootstrapExpect !== expect);
+      if (founders.size > expect || mismatched.length > 0) {
+        this.#log.error({ seen: founders.size, expect, mismatched: mismatched.map((h) => h.address) }, 'servers disagree on bootstrap_expect: not bootstrapping');
+        return;
+      }
+      const servers = [...founders.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((hello) => ({ id: hello.id, address: hello.address, voter: true }));
+      await this.#bootstrap({ servers });
+    } catch (error) {
+      this.#log.warn({ err: error }, 'cluster formation attempt failed');
+    } finally {
+      this.#attempting = false;
+    }
+  }
+
+  async #bootstrap(configuration: Configuration): Promise<void> {
+    const server = this.#server;
+    const clusterId = (server.constructor as typeof ServerAgent).clusterIdFor(configuration);
+    if (await server.node.bootstrap(configuration)) {
+      server.adoptClusterId(clusterId);
+      server.refreshPeers();
+    }
+    this.stop();
+  }
+
+  async #requestJoin(address: string, hello: HelloReply): Promise<void> {
+    const server = this.#server;
+    this.#log.info({ via: address, clusterId: hello.clusterId }, 'joining an existing cluster');
+    const reply = (await this.#transport.call(address, RPC_METHODS.join, { id: server.info.nodeId, address: server.advertisedRpcAddress }, { timeoutMs: 15_000 })) as { clusterId?: unknown };
+    if (typeof reply.clusterId === 'string') server.adoptClusterId(reply.clusterId);
+    this.#joinedVia = address;
+  }
+
+  /** A server asks to join: the leader adds it as a non-voter (forwarded there if we follow). */
+  async #onJoin(request: { id: string; address: string }): Promise<{ clusterId: string | null }> {
+    const server = this.#server;
+    const node = server.node;
+    if (node.role !== 'leader') {
+      const leaderId = node.leaderId;
+      const leader = leaderId === null ? undefined : node.configuration.servers.find((s) => s.id === leaderId);
+      if (leader === undefined) throw new NoLeaderError();
+      try {
+        return (await this.#transport.call(leader.address, RPC_METHODS.join, request, { timeoutMs: 10_000 })) as { clusterId: string | null };
+      } catch (error) {
+        throw fromRpcError(error);
+      }
+    }
+    const member = node.configuration.servers.find((s) => s.id === request.id);
+    if (member === undefined || member.address !== request.address) {
+      this.#log.info({ server: request.id, address: request.address }, 'adding a server as non-voter');
+      this.#transport.setPeerAddress(request.id, request.address);
+      await node.changeMembership({ type: 'add-nonvoter', id: request.id, address: request.address });
+    }
+    return { clusterId: server.clusterId };
+  }
+
+  async #callHello(address: string): Promise<HelloReply | null> {
+    try {
+      return parseHelloReply(await this.#transport.call(address, RPC_METHODS.hello, {}, { timeoutMs: HELLO_TIMEOUT_MS }));
+    } catch (error) {
+      this.#log.debug({ err: error, address }, 'hello failed');
+      return null;
+    }
+  }
+}
+
+/** `host` → `host:8300`; `host:port` and `[v6]:port` unchanged. */
+export function withPort(address: string): string {
+  if (/^\[.*\]:\d+$/.test(address) || /^[^:]+:\d+$/.test(address)) return address;
+  return `${address}:${DEFAULT_SERVER_PORT}`;
+}

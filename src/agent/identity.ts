@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, CorruptionError } from '../lib/errors.js';
+
+/**
+ * Small identity files in the data dir: the node id (Consul's `node-id`, the Raft server id) and
+ * the cluster id a server learns when it bootstraps or joins. Written atomically and synced, so a
+ * restarted server is the same server of the same cluster.
+ */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function ensureDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (error) {
+    throw new ConfigError(`data_dir ${dataDir}: cannot create it: ${(error as Error).message}`);
+  }
+}
+
+/** Reads `<dataDir>/node-id`, creating it (with `preferred` or a new UUID) on first start. */
+export function loadNodeId(dataDir: string | null, preferred: string | null): string {
+  if (preferred !== null && !UUID.test(preferred)) throw new ConfigError(`node_id "${preferred}": must be a UUID such as ${randomUUID()}`);
+  if (dataDir === null) return preferred ?? randomUUID();
+  const stored = readSmallFile(join(dataDir, 'node-id'));
+  if (stored !== null) {
+    if (!UUID.test(stored)) throw new CorruptionError(`${join(dataDir, 'node-id')}: not a UUID: "${stored.slice(0, 64)}"`);
+    if (preferred !== null && preferred !== stored) throw new ConfigError(`node_id ${preferred} differs from the id stored in ${join(dataDir, 'node-id')} (${stored})`);
+    return stored;
+  }
+  const id = preferred ?? randomUUID();
+  writeSmallFile(dataDir, 'node-id', id);
+  return id;
+}
+
+export function loadClusterId(dataDir: string | null): string | null {
+  return dataDir === null ? null : readSmallFile(join(dataDir, 'cluster-id'));
+}
+
+export function saveClusterId(dataDir: string | null, clusterId: string): void {
+  if (dataDir !== null) writeSmallFile(dataDir, 'cluster-id', clusterId);
+}
+
+function readSmallFile(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+function writeSmallFile(dir: string, name: string, content: string): void {
+  const temp = join(dir, `${name}.tmp`);
+  writeFileSync(temp, `${content}\n`);
+  const fd = openSync(temp, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(temp, join(dir, name));
+  const dirFd = openSync(dir, 'r');
+  fsyncSync(dirFd);
+  closeSync(dirFd);
+}

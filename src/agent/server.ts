@@ -1,0 +1,465 @@
+import { createHash } from 'node:crypto';
+import { Packr } from 'msgpackr';
+import { assert } from '../lib/assert.js';
+import type { AgentError } from '../lib/errors.js';
+import { BadRequestError, InternalError, NoLeaderError, OverloadedError, TooLargeError, UnknownOutcomeError, withOutcome } from '../lib/errors.js';
+import { testBug } from '../lib/failpoints.js';
+import type { Logger } from '../lib/logger.js';
+import { Prng } from '../lib/prng.js';
+import { makeRaftConfig } from '../raft/core/config.js';
+import type { Configuration, Entry, InitialState, Role, ServerId } from '../raft/core/types.js';
+import { RaftNode, RaftRequestError } from '../raft/node.js';
+import { LevelStorage } from '../raft/storage/level-storage.js';
+import { MemoryStorage } from '../raft/storage/memory-storage.js';
+import type { RaftStorage } from '../raft/storage/raft-storage.js';
+import { fromRpcError } from '../rpc/errors.js';
+import type { Command } from '../state/commands.js';
+import { decodeCommand, encodeCommand } from '../state/commands.js';
+import type { ApplyResult } from '../state/fsm.js';
+import { StateMachine } from '../state/fsm.js';
+import type { Session } from '../state/sessions.js';
+import { TcpTransport } from '../transport/tcp-transport.js';
+import type { AgentApi, AgentInfo, QueryMeta, QueryOptions, WriteResult } from './agent-api.js';
+import type { AgentConfig } from './config.js';
+import { ClusterFormation } from './cluster-formation.js';
+import { FsmTarget } from './fsm-target.js';
+import { ensureDataDir, loadClusterId, loadNodeId, saveClusterId } from './identity.js';
+import { LeaderDuties } from './leader-duties.js';
+import type { Query, QueryValue } from './queries.js';
+import { runBlockingQuery } from './queries.js';
+import { RPC_METHODS, parseApplyRequest, parseQueryRequest, parseRenewRequest, parseReportRequest } from '../rpc/methods.js';
+import type { StatusReport } from '../rpc/methods.js';
+
+/**
+ * Server mode: Raft + FSM + the server port. Answers AgentApi calls itself when it leads (or for
+ * stale reads) and forwards them to the leader otherwise; serves the same calls over RPC for
+ * followers and client agents; runs leader duties (session TTLs, node liveness) while it leads.
+ */
+
+/** How query results travel between servers: msgpack with uint64 as BigInt (Flags are uint64). */
+const resultPackr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false, structuredClone: false, bundleStrings: false });
+
+/** Extra time a forwarded call gets beyond the work it asks for (network, queueing). */
+const FORWARD_MARGIN_MS = 5000;
+/** A write waits this long for its commit before its outcome is reported unknown. */
+const WRITE_TIMEOUT_MS = 30_000;
+
+export class ServerAgent implements AgentApi {
+  readonly info: AgentInfo;
+  readonly fsm = new StateMachine();
+  readonly #config: AgentConfig;
+  readonly #log: Logger;
+  readonly #transport: TcpTransport;
+  readonly #storage: RaftStorage;
+  #node!: RaftNode;
+  #formation!: ClusterFormation;
+  #duties!: LeaderDuties;
+  #clusterId: string | null;
+  readonly #leaderWaiters = new Set<() => void>();
+  #reportTimer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  private constructor(config: AgentConfig, nodeId: string, logger: Logger, storage: RaftStorage) {
+    this.#config = config;
+    this.#log = logger;
+    this.#storage = storage;
+    this.#clusterId = loadClusterId(config.dataDir);
+    this.info = {
+      nodeName: config.nodeName,
+      nodeId,
+      datacenter: config.datacenter,
+      server: true,
+      version: '1.16.4',
+      revision: 'conclave',
+      buildDate: '2026-11-27T00:00:00Z',
+      advertiseAddress: config.advertiseAddr,
+      serverPort: config.serverPort,
+      httpPort: config.httpPort,
+    };
+    this.#transport = new TcpTransport({
+      role: 'server',
+      serverId: nodeId,
+      datacenter: config.datacenter,
+      clusterId: this.#clusterId,
+      logger: logger.child?.({ component: 'transport' }) ?? logger,
+    });
+  }
+
+  /** Opens storage, restores state, listens on the server port and starts Raft. */
+  static async start(config: AgentConfig, logger: Logger): Promise<ServerAgent> {
+    if (config.dataDir !== null) ensureDataDir(config.dataDir);
+    const nodeId = loadNodeId(config.dataDir, config.nodeId);
+    const storage = config.dataDir === null ? new MemoryStorage() : new LevelStorage({ dataDir: config.dataDir, logger });
+    let initial: InitialState;
+    try {
+      initial = await storage.load();
+    } catch (error) {
+      await storage.close().catch(() => undefined);
+      throw error;
+    }
+    const agent = new ServerAgent(config, nodeId, logger, storage);
+    await agent.#open(initial);
+    return agent;
+  }
+
+  async #open(initial: InitialState): Promise<void> {
+    const config = this.#config;
+    if (initial.snapshot !== null) this.fsm.restore(initial.snapshot.data);
+    this.#registerRpc();
+    await this.#transport.listen(config.bindAddr, config.serverPort);
+    const electionTimeoutTicks = Math.max(2, Math.round(config.raftElectionTimeoutMs / config.raftTickMs));
+    this.#node = new RaftNode(
+      {
+        raft: makeRaftConfig({ id: this.info.nodeId, electionTimeoutTicks, heartbeatIntervalTicks: 1 }),
+        storage: this.#storage,
+        transport: this.#transport,
+        target: new FsmTarget(this.fsm, (entry, result) => this.#onApplied(entry, result)),
+        prng: new Prng(BigInt(`0x${this.info.nodeId.replaceAll('-', '').slice(0, 12)}`) ^ BigInt(Date.now())),
+        logger: this.#log.child?.({ component: 'raft' }) ?? this.#log,
+        tickMs: config.raftTickMs,
+        snapshotIntervalEntries: config.raftSnapshotThreshold,
+        snapshotTrailingEntries: config.raftTrailingLogs,
+        proposalTimeoutMs: WRITE_TIMEOUT_MS,
+        onFatal: (error) => this.#fatal(error),
+      },
+      initial,
+    );
+    this.#duties = new LeaderDuties(this, this.#log);
+    this.#node.onRoleChange((role, term, leaderId) => this.#onRoleChange(role, term, leaderId));
+    this.#syncPeers(this.#node.configuration);
+    this.#formation = new ClusterFormation(this, this.#transport, this.#log);
+    this.#node.start();
+    await this.#formation.start();
+    this.#reportTimer = setInterval(() => void this.#reportStatus(), config.reportIntervalMs);
+    void this.#reportStatus();
+  }
+
+  get config(): AgentConfig {
+    return this.#config;
+  }
+  get node(): RaftNode {
+    return this.#node;
+  }
+  get clusterId(): string | null {
+    return this.#clusterId;
+  }
+  get advertisedRpcAddress(): string {
+    return `${this.#config.advertiseAddr}:${this.#transport.address?.split(':').pop() ?? this.#config.serverPort}`;
+  }
+
+  /** Records the cluster id learned at bootstrap or join; peers of other clusters are then refused. */
+  adoptClusterId(clusterId: string): void {
+    if (this.#clusterId === clusterId) return;
+    assert(this.#clusterId === null, 'a server belongs to one cluster for life');
+    this.#clusterId = clusterId;
+    saveClusterId(this.#config.dataDir, clusterId);
+    this.#transport.setClusterId(clusterId);
+  }
+
+  /** The cluster id founders derive from their bootstrap configuration (all compute the same). */
+  static clusterIdFor(configuration: Configuration): string {
+    const ids = configuration.servers.map((server) => server.id).sort().join(',');
+    return createHash('sha256').update(ids).digest('hex').slice(0, 32);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // AgentApi
+
+  async write(command: Command, signal?: AbortSignal): Promise<WriteResult> {
+    const deadline = Date.now() + this.#config.rpcHoldTimeoutMs;
+    for (;;) {
+      const leaderId = await this.#awaitLeader(deadline, signal);
+      if (leaderId === this.info.nodeId) {
+        try {
+          return await this.#applyLocal(command);
+        } catch (error) {
+          if (error instanceof RaftRequestError && error.reason === 'not-leader' && Date.now() < deadline) continue;
+          throw this.#raftError(error);
+        }
+      }
+      const address = this.#addressOf(leaderId);
+      if (address === null) throw withOutcome(new NoLeaderError(), 'not-applied');
+      try {
+        const reply = await this.#transport.call(address, RPC_METHODS.apply, { command: encodeCommand(command), hop: 1 }, { timeoutMs: WRITE_TIMEOUT_MS + FORWARD_MARGIN_MS });
+        return unpackResult(reply) as WriteResult;
+      } catch (error) {
+        throw fromRpcError(error);
+      }
+    }
+  }
+
+  async query<Q extends Query>(query: Q, options: QueryOptions): Promise<{ value: QueryValue<Q>; meta: QueryMeta }> {
+    if (options.consistency === 'stale' && (options.maxStaleMs === null || this.#node.lastContactMs <= options.maxStaleMs || this.#node.role === 'leader')) {
+      if (this.#node.leaderId === null && this.#node.lastContactMs === Number.POSITIVE_INFINITY && this.#node.role !== 'leader') {
+        throw new NoLeaderError();
+      }
+      return this.#runQuery(query, options, async () => undefined);
+    }
+    const deadline = Date.now() + this.#config.rpcHoldTimeoutMs;
+    for (;;) {
+      const leaderId = await this.#awaitLeader(deadline, options.signal);
+      if (leaderId === this.info.nodeId) {
+        try {
+          return await this.#runQuery(query, options, () => this.#node.read(options.consistency !== 'consistent'));
+        } catch (error) {
+          if (error instanceof RaftRequestError && error.reason === 'not-leader' && Date.now() < deadline) continue;
+          throw this.#raftError(error);
+        }
+      }
+      const address = this.#addressOf(leaderId);
+      if (address === null) throw new NoLeaderError();
+      try {
+        const payload = { query, consistency: options.consistency, minIndex: options.minIndex, waitMs: options.waitMs, hop: 1 };
+        const reply = await this.#transport.call(address, RPC_METHODS.query, { packed: resultPackr.pack(payload) }, { timeoutMs: Math.ceil(options.waitMs * 1.0625) + FORWARD_MARGIN_MS });
+        return unpackResult(reply) as { value: QueryValue<Q>; meta: QueryMeta };
+      } catch (error) {
+        throw fromRpcError(error);
+      }
+    }
+  }
+
+  async renewSession(id: string, signal?: AbortSignal): Promise<Session | null> {
+    const deadline = Date.now() + this.#config.rpcHoldTimeoutMs;
+    const leaderId = await this.#awaitLeader(deadline, signal);
+    if (leaderId === this.info.nodeId) return this.#renewLocal(id);
+    const address = this.#addressOf(leaderId);
+    if (address === null) throw new NoLeaderError();
+    try {
+      return unpackResult(await this.#transport.call(address, RPC_METHODS.renew, { id }, { timeoutMs: FORWARD_MARGIN_MS * 2 })) as Session | null;
+    } catch (error) {
+      throw fromRpcError(error);
+    }
+  }
+
+  async leaderAddress(): Promise<string> {
+    const leaderId = this.#node.leaderId;
+    return leaderId === null ? '' : (this.#addressOf(leaderId) ?? '');
+  }
+
+  async peerAddresses(): Promise<string[]> {
+    return this.#node.configuration.servers.filter((server) => server.voter).map((server) => server.address);
+  }
+
+  /** Handles a status report from an agent (ourselves included): only the leader acts on it. */
+  async report(report: StatusReport): Promise<void> {
+    if (this.#node.role === 'leader') {
+      await this.#duties.onReport(report);
+      return;
+    }
+    const leaderId = this.#node.leaderId;
+    const address = leaderId === null ? null : this.#addressOf(leaderId);
+    if (address === null) throw new NoLeaderError();
+    try {
+      await this.#transport.call(address, RPC_METHODS.report, report, { timeoutMs: FORWARD_MARGIN_MS });
+    } catch (error) {
+      throw fromRpcError(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#reportTimer !== null) clearInterval(this.#reportTimer);
+    this.#formation.stop();
+    this.#duties.stop();
+    for (const wake of this.#leaderWaiters) wake();
+    await this.#node.close();
+    await this.#transport.close();
+    await this.#storage.close();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Leader-side work, reached locally or through RPC
+
+  /** Proposes a command here (we lead): the leader's clock stamps `nowMs`. */
+  async #applyLocal(command: Command): Promise<WriteResult> {
+    const stamped = { ...command, nowMs: Date.now() } as Command;
+    const adjusted = testBug('no-lockdelay') && stamped.type === 'session-create' ? { ...stamped, lockDelayNs: 0 } : stamped;
+    const bytes = encodeCommand(adjusted);
+    const { index, result } = await this.#node.propose(bytes);
+    return { index, result: result as ApplyResult };
+  }
+
+  /** Proposes a command on behalf of leader duties (no hold, no forwarding). */
+  async proposeAsLeader(command: Command): Promise<WriteResult> {
+    return this.#applyLocal(command);
+  }
+
+  async #runQuery<Q extends Query>(query: Q, options: Pick<QueryOptions, 'minIndex' | 'waitMs' | 'signal'>, ensureConsistent: () => Promise<void>): Promise<{ value: QueryValue<Q>; meta: QueryMeta }> {
+    const result = await runBlockingQuery(this.fsm, query, { minIndex: options.minIndex, waitMs: options.waitMs, signal: options.signal }, ensureConsistent, Math.random);
+    const isLeader = this.#node.role === 'leader';
+    const lastContact = this.#node.lastContactMs;
+    return {
+      value: result.value,
+      meta: {
+        index: result.index,
+        knownLeader: isLeader || this.#node.leaderId !== null,
+        lastContactMs: isLeader ? 0 : Number.isFinite(lastContact) ? lastContact : 0,
+      },
+    };
+  }
+
+  #renewLocal(id: string): Session | null {
+    const session = this.fsm.getSession(id);
+    if (session === undefined) return null;
+    this.#duties.renewSession(id, session);
+    return session;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // RPC
+
+  #registerRpc(): void {
+    const transport = this.#transport;
+    transport.handle(RPC_METHODS.apply, async (payload) => {
+      const request = parseApplyRequest(payload);
+      this.#requireLeader();
+      try {
+        return packResult(await this.#applyLocal(decodeCommand(request.command)));
+      } catch (error) {
+        throw this.#raftError(error);
+      }
+    });
+    transport.handle(RPC_METHODS.query, async (payload) => {
+      const request = parseQueryRequest(resultPackr.unpack(parseQueryPacked(payload)) as unknown);
+      if (request.consistency !== 'stale') this.#requireLeader();
+      const controller = new AbortController();
+      try {
+        const ensure = request.consistency === 'stale' ? async () => undefined : () => this.#node.read(request.consistency !== 'consistent');
+        return packResult(await this.#runQuery(request.query, { minIndex: request.minIndex, waitMs: request.waitMs, signal: controller.signal }, ensure));
+      } catch (error) {
+        throw this.#raftError(error);
+      }
+    });
+    transport.handle(RPC_METHODS.renew, async (payload) => {
+      const request = parseRenewRequest(payload);
+      this.#requireLeader();
+      return packResult(this.#renewLocal(request.id));
+    });
+    transport.handle(RPC_METHODS.report, async (payload) => {
+      const report = parseReportRequest(payload);
+      this.#requireLeader();
+      await this.#duties.onReport(report);
+      return true;
+    });
+    transport.handle(RPC_METHODS.leader, async () => this.leaderAddress());
+    transport.handle(RPC_METHODS.peers, async () => this.peerAddresses());
+  }
+
+  #requireLeader(): void {
+    if (this.#node.role !== 'leader') throw withOutcome(new NoLeaderError(), 'not-applied');
+  }
+
+  /** Maps a Raft refusal to the error Consul would send, with the write outcome. */
+  #raftError(error: unknown): unknown {
+    if (!(error instanceof RaftRequestError)) return error;
+    switch (error.reason) {
+      case 'not-leader':
+      case 'transferring':
+      case 'closed':
+        return withOutcome(new NoLeaderError(), 'not-applied');
+      case 'too-large':
+        return withOutcome(new TooLargeError('Command too large for the Raft log'), 'not-applied');
+      case 'overloaded':
+        return withOutcome(new OverloadedError('Too many pending writes, retry later'), 'not-applied');
+      case 'timeout':
+        return new UnknownOutcomeError('timed out waiting for the write to commit; it may still be applied');
+      case 'superseded':
+        return withOutcome(new InternalError('leadership changed before the write committed; it was not applied'), 'not-applied');
+      case 'config-change-pending':
+      case 'invalid-config-change':
+        return withOutcome(new BadRequestError(`membership change refused: ${error.reason}`), 'not-applied');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Leadership, peers, reports
+
+  /** Waits (Consul's rpc_hold_timeout) until a leader is known; returns its id. */
+  async #awaitLeader(deadline: number, signal?: AbortSignal): Promise<ServerId> {
+    for (;;) {
+      const leaderId = this.#node.leaderId;
+      if (leaderId !== null && (leaderId !== this.info.nodeId || this.#node.role === 'leader')) return leaderId;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || this.#closed || signal?.aborted === true) throw withOutcome(new NoLeaderError(), 'not-applied');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(remaining, 50));
+        const self = this;
+        function done(): void {
+          clearTimeout(timer);
+          self.#leaderWaiters.delete(done);
+          resolve();
+        }
+        this.#leaderWaiters.add(done);
+      });
+    }
+  }
+
+  #addressOf(id: ServerId): string | null {
+    return this.#node.configuration.servers.find((server) => server.id === id)?.address ?? null;
+  }
+
+  #onRoleChange(role: Role, term: number, leaderId: ServerId | null): void {
+    this.#log.info({ role, term, leaderId }, 'raft role changed');
+    for (const wake of [...this.#leaderWaiters]) wake();
+    if (role === 'leader') this.#duties.start();
+    else this.#duties.stop();
+  }
+
+  #onApplied(entry: Entry, result: ApplyResult | null): void {
+    if (entry.type === 'config') this.#syncPeers(this.#node.configuration);
+    if (result !== null) this.#duties.onApplied(entry, result);
+  }
+
+  #syncPeers(configuration: Configuration): void {
+    for (const server of configuration.servers) {
+      if (server.id !== this.info.nodeId) this.#transport.setPeerAddress(server.id, server.address);
+    }
+  }
+
+  /** Called after the formation bootstrapped or joined: peers may have changed. */
+  refreshPeers(): void {
+    this.#syncPeers(this.#node.configuration);
+  }
+
+  async #reportStatus(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.report({
+        node: this.info.nodeName,
+        id: this.info.nodeId,
+        address: this.#config.advertiseAddr,
+        datacenter: this.#config.datacenter,
+        meta: { ...this.#config.nodeMeta },
+        server: true,
+        leaving: false,
+      });
+    } catch (error) {
+      this.#log.debug({ err: error }, 'status report not delivered');
+    }
+  }
+
+  #fatal(error: unknown): void {
+    this.#log.error({ err: error }, 'fatal storage error: the server stops');
+    process.exitCode = 70;
+    setImmediate(() => process.exit(70));
+  }
+}
+
+function packResult(value: unknown): { packed: Uint8Array } {
+  return { packed: resultPackr.pack(value) };
+}
+
+function parseQueryPacked(payload: unknown): Uint8Array {
+  const packed = (payload as { packed?: unknown } | null)?.packed;
+  if (!(packed instanceof Uint8Array)) throw new BadRequestError('query request without a packed body');
+  return packed;
+}
+
+function unpackResult(reply: unknown): unknown {
+  const packed = (reply as { packed?: unknown } | null)?.packed;
+  if (!(packed instanceof Uint8Array)) throw new InternalError('malformed reply from the leader');
+  return resultPackr.unpack(packed) as unknown;
+}
+
+export type { AgentError };

@@ -1,0 +1,428 @@
+import { assert } from '../lib/assert.js';
+import { failpoint, testBug } from '../lib/failpoints.js';
+import type { Logger } from '../lib/logger.js';
+import type { Prng } from '../lib/prng.js';
+import type { RaftConfig } from './core/config.js';
+import type { ConfigChange } from './core/membership.js';
+import type { Message } from './core/messages.js';
+import { mayPrecedePersist } from './core/messages.js';
+import { RaftCore } from './core/raft.js';
+import type { Configuration, Entry, InitialState, Ready, Role, ServerId, Snapshot } from './core/types.js';
+import type { RaftStorage } from './storage/raft-storage.js';
+import type { RaftTransport } from '../transport/transport.js';
+
+/**
+ * The Raft driver: the only Raft code that awaits. A timer turns into ticks, the transport into
+ * steps, and every Ready is processed in order — persist (one synced batch: group commit), send,
+ * restore/apply, advance. Turns never overlap, so the core is never re-entered mid-write.
+ */
+
+/** The state machine as the driver sees it. */
+export interface ApplyTarget {
+  /** Applies a committed entry (commands, no-ops and config entries alike); returns its result. */
+  applyEntry(entry: Entry): unknown;
+  /** Replaces the state with a snapshot received from the leader. */
+  restore(snapshot: Snapshot): void;
+  /** Serializes the state as of `appliedIndex`. */
+  snapshot(): Uint8Array;
+  readonly appliedIndex: number;
+}
+
+export interface RaftNodeOptions {
+  readonly raft: RaftConfig;
+  readonly storage: RaftStorage;
+  readonly transport: RaftTransport;
+  readonly target: ApplyTarget;
+  readonly prng: Prng;
+  readonly logger: Logger;
+  /** One tick; the election timeout is raft.electionTimeoutTicks of these. */
+  readonly tickMs: number;
+  /** Take a snapshot and compact once this many entries were applied since the last one. */
+  readonly snapshotIntervalEntries: number;
+  /** Entries kept behind a snapshot so slightly slow followers need no snapshot. */
+  readonly snapshotTrailingEntries: number;
+  /** A proposal not applied by then fails with an unknown outcome. */
+  readonly proposalTimeoutMs: number;
+  /** Called when storage fails: the server must stop (a disk it cannot trust). */
+  readonly onFatal: (error: unknown) => void;
+}
+
+/** Raft messages queued for the next turn; beyond this they are dropped (Raft retransmits). */
+export const INBOX_MESSAGES_MAX = 16384;
+/** Proposals waiting to be applied; beyond this new ones are refused as overloaded. */
+export const PENDING_PROPOSALS_MAX = 65536;
+/** Ticks applied at once after the process was paused: enough to expire leases and elect. */
+const CATCH_UP_TICKS_MAX = 64;
+
+/** Why a proposal or read failed, and whether a write may still take effect. */
+export class RaftRequestError extends Error {
+  override name = 'RaftRequestError';
+  constructor(
+    readonly reason: 'not-leader' | 'transferring' | 'too-large' | 'overloaded' | 'timeout' | 'superseded' | 'closed' | 'config-change-pending' | 'invalid-config-change',
+    readonly leaderId: ServerId | null,
+    readonly outcome: 'not-applied' | 'unknown',
+  ) {
+    super(`raft: ${reason}`);
+  }
+}
+
+interface PendingProposal {
+  readonly term: number;
+  readonly resolve: (value: { index: number; result: unknown }) => void;
+  readonly reject: (error: RaftRequestError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface PendingRead {
+  index: number | null;
+  readonly resolve: () => void;
+  readonly reject: (error: RaftRequestError) => void;
+}
+
+export type RoleListener = (role: Role, term: number, leaderId: ServerId | null) => void;
+
+export class RaftNode {
+  #core: RaftCore;
+  readonly #options: RaftNodeOptions;
+  readonly #log: Logger;
+  #inbox: Message[] = [];
+  #pendingTicks = 0;
+  #turnScheduled = false;
+  #turnRunning = false;
+  #closed = false;
+  #ticker: NodeJS.Timeout | null = null;
+  #lastTickAt = 0;
+  #lastContactAt = 0;
+  #lastSnapshotIndex: number;
+  readonly #proposals = new Map<number, PendingProposal>();
+  readonly #reads = new Map<number, PendingRead>();
+  #nextReadId = 1;
+  readonly #roleListeners: RoleListener[] = [];
+  readonly #idleWaiters: (() => void)[] = [];
+
+  constructor(options: RaftNodeOptions, initial: InitialState) {
+    this.#options = options;
+    this.#log = options.logger;
+    this.#core = new RaftCore(options.raft, initial, options.prng, {
+      info: (fields, message) => options.logger.info(fields, message),
+      warn: (fields, message) => options.logger.warn(fields, message),
+      debug: (fields, message) => options.logger.debug(fields, message),
+    });
+    this.#lastSnapshotIndex = initial.snapshot?.meta.index ?? 0;
+    options.transport.onMessage((message) => this.#receive(message));
+  }
+
+  /** Starts ticking. */
+  start(): void {
+    assert(this.#ticker === null, 'start once');
+    this.#lastTickAt = performance.now();
+    this.#ticker = setInterval(() => this.#onTimer(), this.#options.tickMs);
+    this.#schedule();
+  }
+
+  get id(): ServerId {
+    return this.#core.id;
+  }
+  get role(): Role {
+    return this.#core.role;
+  }
+  get term(): number {
+    return this.#core.term;
+  }
+  get leaderId(): ServerId | null {
+    return this.#core.leaderId;
+  }
+  get commitIndex(): number {
+    return this.#core.commitIndex;
+  }
+  get lastIndex(): number {
+    return this.#core.lastIndex;
+  }
+  get configuration(): Configuration {
+    return this.#core.configuration;
+  }
+  /** True when nothing was ever persisted: the only state in which bootstrapping is allowed. */
+  get isPristine(): boolean {
+    return this.#core.term === 0 && this.#core.lastIndex === 0 && this.#core.snapshotMeta === null;
+  }
+  /** Milliseconds since this server last heard from its leader (0 on the leader). */
+  get lastContactMs(): number {
+    if (this.#core.role === 'leader') return 0;
+    if (this.#lastContactAt === 0) return Number.POSITIVE_INFINITY;
+    return Math.max(0, Math.round(performance.now() - this.#lastContactAt));
+  }
+
+  /** A diagnostic view for /v1/debug/raft and the UI. */
+  status(): Record<string, unknown> {
+    return {
+      id: this.#core.id,
+      role: this.#core.role,
+      term: this.#core.term,
+      leaderId: this.#core.leaderId,
+      commitIndex: this.#core.commitIndex,
+      appliedIndex: this.#options.target.appliedIndex,
+      lastIndex: this.#core.lastIndex,
+      firstIndex: this.#core.firstIndex,
+      snapshotIndex: this.#core.snapshotMeta?.index ?? 0,
+      lastContactMs: Number.isFinite(this.lastContactMs) ? this.lastContactMs : null,
+      leaseValid: this.#leaseUsable(),
+      configuration: this.#core.configuration,
+      progress: this.#core.role === 'leader' ? this.#core.progressSnapshot() : [],
+    };
+  }
+
+  /** Per-follower replication progress (leader only; empty otherwise). */
+  progress(): ReturnType<RaftCore['progressSnapshot']> {
+    return this.#core.role === 'leader' ? this.#core.progressSnapshot() : [];
+  }
+
+  onRoleChange(listener: RoleListener): void {
+    this.#roleListeners.push(listener);
+  }
+
+  /**
+   * Replaces an empty server's state with the bootstrap configuration (every founder writes the
+   * same entry). Refused once anything was persisted: a restarted server never bootstraps again.
+   */
+  async bootstrap(configuration: Configuration): Promise<boolean> {
+    if (!this.isPristine) return false;
+    const initial = RaftCore.bootstrapState(configuration);
+    await this.#waitIdle();
+    if (!this.isPristine) return false;
+    await this.#options.storage.persist({ hardState: initial.hardState, entries: initial.entries, snapshot: null, sync: true });
+    this.#core = new RaftCore(this.#options.raft, initial, this.#options.prng, {
+      info: (fields, message) => this.#log.info(fields, message),
+      warn: (fields, message) => this.#log.warn(fields, message),
+      debug: (fields, message) => this.#log.debug(fields, message),
+    });
+    this.#log.info({ servers: configuration.servers.map((s) => s.id) }, 'bootstrapped the cluster');
+    this.#schedule();
+    return true;
+  }
+
+  /** Proposes a command; resolves with the state machine's result once applied here. */
+  propose(data: Uint8Array): Promise<{ index: number; result: unknown }> {
+    if (this.#closed) return Promise.reject(new RaftRequestError('closed', null, 'not-applied'));
+    if (this.#proposals.size >= PENDING_PROPOSALS_MAX) return Promise.reject(new RaftRequestError('overloaded', this.#core.leaderId, 'not-applied'));
+    const result = this.#core.propose(data);
+    return this.#track(result);
+  }
+
+  /** Proposes a membership change; resolves once it is applied here. */
+  changeMembership(change: ConfigChange): Promise<{ index: number; result: unknown }> {
+    if (this.#closed) return Promise.reject(new RaftRequestError('closed', null, 'not-applied'));
+    return this.#track(this.#core.proposeConfigChange(change));
+  }
+
+  #track(result: ReturnType<RaftCore['propose']>): Promise<{ index: number; result: unknown }> {
+    if (!result.ok) {
+      const leaderId = 'leaderId' in result ? result.leaderId : this.#core.leaderId;
+      return Promise.reject(new RaftRequestError(result.reason, leaderId, 'not-applied'));
+    }
+    this.#schedule();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#proposals.get(result.index)?.timer !== timer) return;
+        this.#proposals.delete(result.index);
+        reject(new RaftRequestError('timeout', this.#core.leaderId, 'unknown'));
+      }, this.#options.proposalTimeoutMs);
+      const previous = this.#proposals.get(result.index);
+      if (previous !== undefined) {
+        // Our earlier proposal at this index was overwritten by another leader's entry.
+        clearTimeout(previous.timer);
+        previous.reject(new RaftRequestError('superseded', this.#core.leaderId, 'not-applied'));
+      }
+      this.#proposals.set(result.index, { term: result.term, resolve, reject, timer });
+    });
+  }
+
+  /**
+   * Waits until a linearizable read may be answered from the local state machine: under a valid
+   * leader lease at once (`lease`), otherwise after a ReadIndex quorum round. Leader only.
+   */
+  read(lease: boolean): Promise<void> {
+    if (this.#closed) return Promise.reject(new RaftRequestError('closed', null, 'not-applied'));
+    if (testBug('read-without-leader-check')) return Promise.resolve();
+    if (lease && this.#leaseUsable() && this.#options.target.appliedIndex >= this.#core.commitIndex) return Promise.resolve();
+    const requestId = this.#nextReadId++;
+    const result = this.#core.readIndex(requestId, lease && this.#leaseUsable());
+    if (!result.ok) {
+      return Promise.reject(new RaftRequestError(result.reason, result.reason === 'not-leader' ? result.leaderId : this.#core.leaderId, 'not-applied'));
+    }
+    this.#schedule();
+    return new Promise((resolve, reject) => {
+      this.#reads.set(requestId, { index: null, resolve, reject });
+    });
+  }
+
+  /** Hands leadership to another voter (graceful leave, operator request). */
+  transferLeadership(target: ServerId): boolean {
+    const ok = this.#core.transferLeadership(target);
+    this.#schedule();
+    return ok;
+  }
+
+  /** Stops ticking, fails pending requests and waits for the current turn to finish. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    await this.#waitIdle();
+    for (const [index, proposal] of this.#proposals) {
+      clearTimeout(proposal.timer);
+      proposal.reject(new RaftRequestError('closed', null, 'unknown'));
+      this.#proposals.delete(index);
+    }
+    for (const read of this.#reads.values()) read.reject(new RaftRequestError('closed', null, 'not-applied'));
+    this.#reads.clear();
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  /**
+   * The lease is counted in ticks; it is only usable while the ticker keeps up with real time.
+   * After a pause (SIGSTOP, a long GC) the ticks owed have not been counted yet, and a lease
+   * that looks valid in ticks may have run out in real time (the zombie-leader case).
+   */
+  #leaseUsable(): boolean {
+    if (!this.#core.isLeaseValid()) return false;
+    return performance.now() - this.#lastTickAt < this.#options.tickMs * 1.5;
+  }
+
+  #onTimer(): void {
+    const now = performance.now();
+    const owed = Math.floor((now - this.#lastTickAt) / this.#options.tickMs);
+    if (owed <= 0) return;
+    this.#pendingTicks += Math.min(owed, CATCH_UP_TICKS_MAX);
+    this.#lastTickAt += owed * this.#options.tickMs;
+    this.#schedule();
+  }
+
+  #receive(message: Message): void {
+    if (this.#closed) return;
+    if (this.#inbox.length >= INBOX_MESSAGES_MAX) return;
+    this.#inbox.push(message);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#turnScheduled || this.#turnRunning || this.#closed) return;
+    this.#turnScheduled = true;
+    setImmediate(() => {
+      this.#turnScheduled = false;
+      void this.#turn();
+    });
+  }
+
+  #waitIdle(): Promise<void> {
+    if (!this.#turnRunning) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  async #turn(): Promise<void> {
+    assert(!this.#turnRunning, 'turns never overlap');
+    this.#turnRunning = true;
+    try {
+      this.#stepInbox();
+      while (!this.#closed && this.#core.hasReady()) {
+        await this.#processReady(this.#core.ready());
+        this.#stepInbox();
+      }
+    } catch (error) {
+      this.#log.error({ err: error }, 'raft storage failed: stopping');
+      this.#closed = true;
+      this.#options.onFatal(error);
+    } finally {
+      this.#turnRunning = false;
+      for (const waiter of this.#idleWaiters.splice(0)) waiter();
+    }
+    if (this.#inbox.length > 0 || this.#pendingTicks > 0) this.#schedule();
+  }
+
+  #stepInbox(): void {
+    const core = this.#core;
+    for (const message of this.#inbox.splice(0)) {
+      if ((message.type === 'AppendEntries' || message.type === 'Heartbeat' || message.type === 'InstallSnapshot') && message.term >= core.term) {
+        this.#lastContactAt = performance.now();
+      }
+      core.step(message);
+    }
+    for (; this.#pendingTicks > 0; this.#pendingTicks--) core.tick();
+  }
+
+  async #processReady(ready: Ready): Promise<void> {
+    const { transport, storage } = this.#options;
+    const early = testBug('ack-before-fsync');
+    for (const message of ready.messages) if (early || mayPrecedePersist(message)) transport.send(message);
+    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+      failpoint('raft.beforePersist');
+      const hardState = ready.hardState !== null && testBug('vote-not-persisted') ? { ...ready.hardState, vote: null } : ready.hardState;
+      await storage.persist({ hardState, entries: ready.entries, snapshot: ready.snapshot, sync: ready.mustSync && !early });
+      failpoint('raft.afterPersist');
+    }
+    if (!early) for (const message of ready.messages) if (!mayPrecedePersist(message)) transport.send(message);
+    if (ready.snapshot !== null) {
+      this.#options.target.restore(ready.snapshot);
+      this.#lastSnapshotIndex = ready.snapshot.meta.index;
+    }
+    this.#applyCommitted(ready.committedEntries);
+    this.#core.advance(ready);
+    if (ready.softState !== null) {
+      const { role, term, leaderId } = ready.softState;
+      if (role === 'leader') this.#lastContactAt = performance.now();
+      for (const listener of this.#roleListeners) listener(role, term, leaderId);
+    }
+    for (const readState of ready.readStates) {
+      const read = this.#reads.get(readState.requestId);
+      if (read !== undefined) read.index = readState.index;
+    }
+    for (const failure of ready.readFailures) {
+      const read = this.#reads.get(failure.requestId);
+      this.#reads.delete(failure.requestId);
+      read?.reject(new RaftRequestError('not-leader', failure.leaderId, 'not-applied'));
+    }
+    this.#releaseReads();
+    await this.#maybeSnapshot();
+  }
+
+  #applyCommitted(entries: readonly Entry[]): void {
+    const target = this.#options.target;
+    for (const entry of entries) {
+      failpoint('raft.beforeApply');
+      const result = target.applyEntry(entry);
+      const proposal = this.#proposals.get(entry.index);
+      if (proposal !== undefined) {
+        this.#proposals.delete(entry.index);
+        clearTimeout(proposal.timer);
+        // Another term's entry at our index means ours was overwritten: definitely not applied.
+        if (proposal.term === entry.term) proposal.resolve({ index: entry.index, result });
+        else proposal.reject(new RaftRequestError('superseded', this.#core.leaderId, 'not-applied'));
+      }
+    }
+    if (entries.length > 0) failpoint('raft.afterApply');
+  }
+
+  #releaseReads(): void {
+    const applied = this.#options.target.appliedIndex;
+    for (const [id, read] of this.#reads) {
+      if (read.index !== null && read.index <= applied) {
+        this.#reads.delete(id);
+        read.resolve();
+      }
+    }
+  }
+
+  async #maybeSnapshot(): Promise<void> {
+    const target = this.#options.target;
+    const applied = target.appliedIndex;
+    if (applied - this.#lastSnapshotIndex < this.#options.snapshotIntervalEntries) return;
+    failpoint('raft.beforeSnapshot');
+    const snapshot: Snapshot = { meta: this.#core.snapshotMetaFor(applied), data: target.snapshot() };
+    const compactIndex = Math.max(this.#core.firstIndex - 1, applied - this.#options.snapshotTrailingEntries);
+    await this.#options.storage.saveSnapshot(snapshot, compactIndex);
+    this.#core.compact(snapshot, compactIndex);
+    this.#lastSnapshotIndex = applied;
+    failpoint('raft.afterSnapshot');
+    this.#log.info({ index: applied, compactIndex, bytes: snapshot.data.byteLength }, 'snapshot saved');
+  }
+}

@@ -1,0 +1,128 @@
+import { BadRequestError } from '../lib/errors.js';
+import type { Consistency } from '../agent/agent-api.js';
+import type { Query } from '../agent/queries.js';
+
+/**
+ * RPC methods on the server port and the validation of their payloads. Payloads come from other
+ * agents over the network: every field is checked before use, and a bad one is a 400-style error
+ * back to the caller, never an exception inside the server (RELIABILITY.md P8).
+ */
+export const RPC_METHODS = {
+  /** A follower or client forwards a write: `{ command: encoded Command, hop }`. */
+  apply: 'Raft.Apply',
+  /** A forwarded read: `{ packed: msgpack({ query, consistency, minIndex, waitMs, hop }) }`. */
+  query: 'Raft.Query',
+  renew: 'Session.Renew',
+  /** An agent's periodic status report (node name, id, address, meta). */
+  report: 'Agent.Report',
+  leader: 'Status.Leader',
+  peers: 'Status.Peers',
+  /** Cluster formation: who are you, do you belong to a cluster yet? */
+  hello: 'Cluster.Hello',
+  /** A server asks to be added to the configuration. */
+  join: 'Cluster.Join',
+} as const;
+
+/** Field length bounds for identifiers that arrive over RPC. */
+const NAME_LENGTH_MAX = 256;
+const META_ENTRIES_MAX = 64;
+
+export interface ApplyRequest {
+  readonly command: Uint8Array;
+}
+
+export interface QueryRequest {
+  readonly query: Query;
+  readonly consistency: Consistency;
+  readonly minIndex: number;
+  readonly waitMs: number;
+}
+
+export interface StatusReport {
+  readonly node: string;
+  readonly id: string;
+  readonly address: string;
+  readonly datacenter: string;
+  readonly meta: Readonly<Record<string, string>>;
+  readonly server: boolean;
+  readonly leaving: boolean;
+}
+
+export interface HelloReply {
+  readonly id: string;
+  readonly address: string;
+  readonly clusterId: string | null;
+  readonly pristine: boolean;
+  readonly bootstrapExpect: number;
+}
+
+export interface JoinRequest {
+  readonly id: string;
+  readonly address: string;
+}
+
+function object(payload: unknown, what: string): Record<string, unknown> {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new BadRequestError(`${what}: expected an object`);
+  return payload as Record<string, unknown>;
+}
+
+function text(value: unknown, what: string, allowEmpty = false): string {
+  if (typeof value !== 'string' || value.length > NAME_LENGTH_MAX || (!allowEmpty && value.length === 0)) throw new BadRequestError(`${what}: expected a string of at most ${NAME_LENGTH_MAX} characters`);
+  return value;
+}
+
+function count(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new BadRequestError(`${what}: expected a non-negative integer`);
+  return value;
+}
+
+export function parseApplyRequest(payload: unknown): ApplyRequest {
+  const body = object(payload, 'apply');
+  if (!(body.command instanceof Uint8Array)) throw new BadRequestError('apply: command must be bytes');
+  return { command: body.command };
+}
+
+export function parseQueryRequest(payload: unknown): QueryRequest {
+  const body = object(payload, 'query');
+  const query = object(body.query, 'query.query');
+  if (typeof query.kind !== 'string') throw new BadRequestError('query.query.kind: expected a string');
+  const consistency = body.consistency;
+  if (consistency !== 'default' && consistency !== 'consistent' && consistency !== 'stale') throw new BadRequestError('query.consistency: expected default, consistent or stale');
+  const minIndex = typeof body.minIndex === 'bigint' ? Number(body.minIndex) : count(body.minIndex, 'query.minIndex');
+  return { query: query as unknown as Query, consistency, minIndex, waitMs: count(typeof body.waitMs === 'bigint' ? Number(body.waitMs) : body.waitMs, 'query.waitMs') };
+}
+
+export function parseRenewRequest(payload: unknown): { id: string } {
+  return { id: text(object(payload, 'renew').id, 'renew.id') };
+}
+
+export function parseReportRequest(payload: unknown): StatusReport {
+  const body = object(payload, 'report');
+  const meta = object(body.meta ?? {}, 'report.meta');
+  const entries = Object.entries(meta);
+  if (entries.length > META_ENTRIES_MAX) throw new BadRequestError(`report.meta: at most ${META_ENTRIES_MAX} entries`);
+  const cleanMeta: Record<string, string> = {};
+  for (const [key, value] of entries) cleanMeta[text(key, 'report.meta key')] = text(value, `report.meta.${key}`, true);
+  if (typeof body.server !== 'boolean' || typeof body.leaving !== 'boolean') throw new BadRequestError('report.server and report.leaving: expected booleans');
+  return {
+    node: text(body.node, 'report.node'),
+    id: text(body.id, 'report.id'),
+    address: text(body.address, 'report.address'),
+    datacenter: text(body.datacenter, 'report.datacenter'),
+    meta: cleanMeta,
+    server: body.server,
+    leaving: body.leaving,
+  };
+}
+
+export function parseHelloReply(payload: unknown): HelloReply {
+  const body = object(payload, 'hello');
+  const clusterId = body.clusterId === null ? null : text(body.clusterId, 'hello.clusterId');
+  if (typeof body.pristine !== 'boolean') throw new BadRequestError('hello.pristine: expected a boolean');
+  return { id: text(body.id, 'hello.id'), address: text(body.address, 'hello.address'), clusterId, pristine: body.pristine, bootstrapExpect: count(body.bootstrapExpect, 'hello.bootstrapExpect') };
+}
+
+export function parseJoinRequest(payload: unknown): JoinRequest {
+  const body = object(payload, 'join');
+  return { id: text(body.id, 'join.id'), address: text(body.address, 'join.address') };
+}

@@ -1,0 +1,206 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+
+/**
+ * Real agents as child processes on loopback (Tier 2 of RELIABILITY.md): each has its own data
+ * dir and ports; tests kill -9, pause and restart them and talk to them over HTTP with undici.
+ * Only the PIDs started here are ever signalled.
+ */
+export const MAIN = resolve('build/src/main.js');
+
+export interface AgentSpec {
+  readonly name: string;
+  readonly server: boolean;
+  readonly httpPort: number;
+  readonly serverPort: number;
+  readonly dataDir: string;
+  readonly args: readonly string[];
+}
+
+export interface RunningAgent extends AgentSpec {
+  process: ChildProcess | null;
+  output: string;
+}
+
+/** Ports the OS says are free right now (bound to 0, then released). */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await new Promise<number>((resolvePort, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        const found = typeof address === 'object' && address !== null ? address.port : 0;
+        server.close(() => resolvePort(found));
+      });
+    });
+    if (!ports.includes(port)) ports.push(port);
+  }
+  return ports;
+}
+
+export interface ClusterOptions {
+  readonly servers: number;
+  readonly clients?: number;
+  /** Extra flags for every agent. */
+  readonly extraArgs?: readonly string[];
+  /** Extra environment (failpoints, test bugs). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export class Cluster {
+  readonly agents: RunningAgent[] = [];
+  readonly root: string;
+  readonly #env: Record<string, string>;
+
+  private constructor(root: string, env: Record<string, string>) {
+    this.root = root;
+    this.#env = env;
+  }
+
+  /** Lays out `servers` servers (bootstrap-expect, retry-join each other) and `clients` clients. */
+  static async create(options: ClusterOptions): Promise<Cluster> {
+    const root = mkdtempSync(join(tmpdir(), 'conclave-cluster-'));
+    const cluster = new Cluster(root, { ...(options.env ?? {}) });
+    const total = options.servers + (options.clients ?? 0);
+    const ports = await freePorts(total * 2);
+    const serverPorts = Array.from({ length: options.servers }, (_, k) => ports[2 * k + 1] as number);
+    const joinArgs = serverPorts.flatMap((port) => ['-retry-join', `127.0.0.1:${port}`]);
+    for (let k = 0; k < total; k++) {
+      const server = k < options.servers;
+      const name = server ? `s${k + 1}` : `c${k - options.servers + 1}`;
+      const dataDir = join(root, name);
+      mkdirSync(dataDir, { recursive: true });
+      const httpPort = ports[2 * k] as number;
+      const serverPort = ports[2 * k + 1] as number;
+      const args = [
+        'agent',
+        ...(server ? ['-server', `-bootstrap-expect=${options.servers}`] : []),
+        `-node=${name}`,
+        `-data-dir=${dataDir}`,
+        '-bind=127.0.0.1',
+        '-client=127.0.0.1',
+        `-http-port=${httpPort}`,
+        `-server-port=${serverPort}`,
+        ...joinArgs,
+        ...(options.extraArgs ?? []),
+      ];
+      cluster.agents.push({ name, server, httpPort, serverPort, dataDir, args, process: null, output: '' });
+    }
+    return cluster;
+  }
+
+  agent(name: string): RunningAgent {
+    const agent = this.agents.find((a) => a.name === name);
+    if (agent === undefined) throw new Error(`no agent ${name}`);
+    return agent;
+  }
+
+  get servers(): RunningAgent[] {
+    return this.agents.filter((agent) => agent.server);
+  }
+
+  startAll(): void {
+    for (const agent of this.agents) this.start(agent.name);
+  }
+
+  start(name: string, extraEnv: Readonly<Record<string, string>> = {}): void {
+    const agent = this.agent(name);
+    if (agent.process !== null) throw new Error(`${name} is running`);
+    const child = spawn(process.execPath, [MAIN, ...agent.args], {
+      env: { ...process.env, ...this.#env, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    agent.process = child;
+    const keep = (chunk: Buffer): void => {
+      agent.output = (agent.output + chunk.toString()).slice(-200_000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    child.on('exit', () => {
+      if (agent.process === child) agent.process = null;
+    });
+  }
+
+  /** Sends `signal` to the agent's process (only ours) and, for kills, waits for it to exit. */
+  async kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const agent = this.agent(name);
+    const child = agent.process;
+    if (child === null) return;
+    const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+    child.kill(signal);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
+      await exited;
+      agent.process = null;
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.agents.map((agent) => this.kill(agent.name, 'SIGKILL')));
+  }
+
+  async destroy(): Promise<void> {
+    await this.stopAll();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  url(name: string, path: string): string {
+    return `http://127.0.0.1:${this.agent(name).httpPort}${path}`;
+  }
+
+  /** One HTTP call; never throws for status codes (returns them), throws on connection errors. */
+  async http(name: string, method: 'GET' | 'PUT' | 'DELETE', path: string, body?: string | Uint8Array, timeoutMs = 10_000): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+    const response = await request(this.url(name, path), { method, body: body ?? null, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+  }
+
+  /** The name of the server that currently leads, by asking the given live agents; null if none agree. */
+  async leader(among: readonly string[] = this.servers.filter((s) => s.process !== null).map((s) => s.name)): Promise<string | null> {
+    for (const name of among) {
+      try {
+        const { status, text } = await this.http(name, 'GET', '/v1/status/leader', undefined, 2000);
+        if (status !== 200) continue;
+        const address = JSON.parse(text) as string;
+        const port = Number(address.split(':').pop());
+        const leader = this.servers.find((s) => s.serverPort === port);
+        if (leader !== undefined && leader.process !== null) return leader.name;
+      } catch {
+        // not reachable: ask the next one
+      }
+    }
+    return null;
+  }
+
+  /** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
+  async waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown = null;
+    while (Date.now() < deadline) {
+      try {
+        const value = await check();
+        if (value !== undefined) return value;
+      } catch (error) {
+        lastError = error;
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+    throw new Error(`timed out waiting for ${what}${lastError === null ? '' : `: ${String(lastError)}`}\n${this.agents.map((a) => `--- ${a.name}\n${a.output.slice(-3000)}`).join('\n')}`);
+  }
+
+  /** Waits until every live server names the same leader and a write through it commits. */
+  async waitForLeader(timeoutMs = 30_000): Promise<string> {
+    return this.waitFor('a leader', async () => {
+      const live = this.servers.filter((s) => s.process !== null).map((s) => s.name);
+      const leader = await this.leader(live);
+      if (leader === null) return undefined;
+      const { status, text } = await this.http(leader, 'PUT', '/v1/kv/conclave-test-ready', 'ok', 5000);
+      return status === 200 && text === 'true' ? leader : undefined;
+    }, timeoutMs);
+  }
+}
