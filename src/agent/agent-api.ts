@@ -76,4 +76,46 @@ export interface AgentApi {
   leaderAddress(): Promise<string>;
   /** The Raft addresses of every server in the configuration. */
   peerAddresses(): Promise<string[]>;
+  /**
+   * The cluster's members (consul-api.md §10 Member), from the catalog's nodes and their
+   * serfHealth: alive (1), left (3) or failed (4). Servers carry role "consul".
+   */
+  members(): Promise<MemberInfo[]>;
+  /** `PUT /v1/agent/join/<address>`: a server joins the cluster there; a client adds the server. */
+  join(address: string): Promise<void>;
+  /** `PUT /v1/agent/leave`: leave gracefully (marked left, removed from Raft), then shut down. */
+  leave(): Promise<void>;
+  /** `PUT /v1/agent/force-leave/<node>`: mark a failed node left (deregister it; `prune` too). */
+  forceLeave(node: string, prune: boolean): Promise<void>;
+  /** The Raft configuration and leader, for `/v1/operator/raft/configuration` and the UI. */
+  raftConfiguration(): Promise<RaftConfigurationInfo>;
+  /** A diagnostic snapshot of this server's Raft state (`/v1/debug/raft`); null on a client agent. */
+  raftStatus(): Record<string, unknown> | null;
+}
+
+/** One member, as Consul's Member JSON needs it. */
+export interface MemberInfo {
+  readonly name: string;
+  readonly address: string;
+  readonly server: boolean;
+  /** 1 alive, 2 leaving, 3 left, 4 failed (Serf's member status). */
+  readonly status: 1 | 2 | 3 | 4;
+  readonly nodeId: string;
+  readonly datacenter: string;
+  /** The server RPC port (servers only). */
+  readonly serverPort: number | null;
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+/** `/v1/operator/raft/configuration` (consul-api.md §13). */
+export interface RaftConfigurationInfo {
+  readonly servers: readonly {
+    readonly id: string;
+    readonly node: string;
+    readonly address: string;
+    readonly leader: boolean;
+    readonly voter: boolean;
+  }[];
+  /** The commit index the answer reflects. */
+  readonly index: number;
 }

@@ -17,6 +17,11 @@ export class Agent {
   readonly #log: Logger;
   #httpAddress = '';
   #closed = false;
+  #resolveStopped: () => void = () => undefined;
+  /** Resolves once the agent stopped (after close(), or after a graceful leave). */
+  readonly stopped: Promise<void> = new Promise((resolve) => {
+    this.#resolveStopped = resolve;
+  });
 
   private constructor(config: AgentConfig, api: AgentApi & { close(): Promise<void> }, http: FastifyInstance, log: Logger) {
     this.config = config;
@@ -29,9 +34,29 @@ export class Agent {
     if (!config.server) throw new Error('client mode is not implemented yet: run with -server');
     const api = await ServerAgent.start(config, log.child?.({ component: 'server' }) ?? log);
     let http: FastifyInstance;
+    let self: Agent | null = null;
+    // `PUT /v1/agent/leave` answers first, then the agent shuts down (Consul's graceful leave).
+    const leave = async (): Promise<void> => {
+      await api.leave();
+      setTimeout(() => void self?.close(), 100);
+    };
+    const exposed: AgentApi = {
+      info: api.info,
+      write: (command, signal) => api.write(command, signal),
+      query: (query, options) => api.query(query, options),
+      renewSession: (id, signal) => api.renewSession(id, signal),
+      leaderAddress: () => api.leaderAddress(),
+      peerAddresses: () => api.peerAddresses(),
+      members: () => api.members(),
+      join: (address) => api.join(address),
+      leave,
+      forceLeave: (node, prune) => api.forceLeave(node, prune),
+      raftConfiguration: () => api.raftConfiguration(),
+      raftStatus: () => api.raftStatus(),
+    };
     try {
       http = buildHttpApp({
-        agent: api,
+        agent: exposed,
         logger: log.child?.({ component: 'http' }) ?? log,
         options: { sessionTtlMinMs: config.sessionTtlMinMs, kvMaxValueSize: config.kvMaxValueSize },
       });
@@ -40,6 +65,7 @@ export class Agent {
       throw error;
     }
     const agent = new Agent(config, api, http, log);
+    self = agent;
     try {
       agent.#httpAddress = await http.listen({ host: config.clientAddr, port: config.httpPort });
     } catch (error) {
@@ -63,5 +89,6 @@ export class Agent {
     await this.api.close();
     if (this.config.pidFile !== null) rmSync(this.config.pidFile, { force: true });
     this.#log.info({}, 'agent stopped');
+    this.#resolveStopped();
   }
 }

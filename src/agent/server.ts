@@ -19,7 +19,7 @@ import type { ApplyResult } from '../state/fsm.js';
 import { StateMachine } from '../state/fsm.js';
 import type { Session } from '../state/sessions.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
-import type { AgentApi, AgentInfo, QueryMeta, QueryOptions, WriteResult } from './agent-api.js';
+import type { AgentApi, AgentInfo, MemberInfo, QueryMeta, QueryOptions, RaftConfigurationInfo, WriteResult } from './agent-api.js';
 import type { AgentConfig } from './config.js';
 import { ClusterFormation } from './cluster-formation.js';
 import { FsmTarget } from './fsm-target.js';
@@ -240,6 +240,121 @@ export class ServerAgent implements AgentApi {
     return this.#node.configuration.servers.filter((server) => server.voter).map((server) => server.address);
   }
 
+  async members(): Promise<MemberInfo[]> {
+    const servers = new Map(this.#node.configuration.servers.map((server) => [server.id, server]));
+    return this.fsm.listNodes().map((node) => {
+      const server = servers.get(node.ID);
+      const health = this.fsm.getCheck(node.Node, 'serfHealth')?.Status;
+      return {
+        name: node.Node,
+        address: node.Address,
+        server: server !== undefined,
+        status: health === 'critical' ? 4 : 1,
+        nodeId: node.ID,
+        datacenter: node.Datacenter,
+        serverPort: server === undefined ? null : Number(server.address.split(':').pop()),
+        meta: node.Meta,
+      };
+    });
+  }
+
+  async join(address: string): Promise<void> {
+    if (!this.#node.isPristine) {
+      // Already in a cluster: joining the same one again is a no-op, as with Consul.
+      return;
+    }
+    await this.#formation.joinVia(address);
+  }
+
+  async leave(): Promise<void> {
+    this.#log.info({}, 'leaving the cluster');
+    await this.report({ ...this.#selfReport(), leaving: true }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not report leaving'));
+    if (this.#node.configuration.servers.length > 1) {
+      try {
+        await this.#callLeader(RPC_METHODS.leaveCluster, { id: this.info.nodeId });
+      } catch (error) {
+        this.#log.warn({ err: error }, 'could not remove this server from the Raft configuration');
+      }
+    }
+  }
+
+  async forceLeave(node: string, prune: boolean): Promise<void> {
+    const catalogNode = this.fsm.getNode(node);
+    if (catalogNode === undefined) return;
+    await this.write({ type: 'node-deregister', nowMs: 0, node });
+    const server = this.#node.configuration.servers.find((s) => s.id === catalogNode.ID);
+    if (server !== undefined && prune) await this.#callLeader(RPC_METHODS.leaveCluster, { id: server.id });
+  }
+
+  async raftConfiguration(): Promise<RaftConfigurationInfo> {
+    const names = new Map(this.fsm.listNodes().map((node) => [node.ID, node.Node]));
+    const leaderId = this.#node.leaderId;
+    return {
+      servers: this.#node.configuration.servers.map((server) => ({
+        id: server.id,
+        node: names.get(server.id) ?? server.id,
+        address: server.address,
+        leader: server.id === leaderId,
+        voter: server.voter,
+      })),
+      index: this.#node.commitIndex,
+    };
+  }
+
+  raftStatus(): Record<string, unknown> {
+    return this.#node.status();
+  }
+
+  /** Calls `method` on the leader (locally when we lead). */
+  async #callLeader(method: string, payload: unknown): Promise<unknown> {
+    const leaderId = await this.#awaitLeader(Date.now() + this.#config.rpcHoldTimeoutMs);
+    if (leaderId === this.info.nodeId) return this.#serveLocally(method, payload);
+    const address = this.#addressOf(leaderId);
+    if (address === null) throw new NoLeaderError();
+    try {
+      return await this.#transport.call(address, method, payload, { timeoutMs: WRITE_TIMEOUT_MS });
+    } catch (error) {
+      throw fromRpcError(error);
+    }
+  }
+
+  async #serveLocally(method: string, payload: unknown): Promise<unknown> {
+    if (method === RPC_METHODS.leaveCluster) return this.#removeServer(parseRenewRequest(payload).id);
+    throw new InternalError(`no local handler for ${method}`);
+  }
+
+  /** Leader: removes a server from the Raft configuration (handing leadership over first if it is us). */
+  async #removeServer(id: string): Promise<boolean> {
+    this.#requireLeader();
+    if (!this.#node.configuration.servers.some((server) => server.id === id)) return true;
+    if (id === this.info.nodeId) {
+      const other = this.#node.configuration.servers.find((server) => server.id !== id && server.voter);
+      if (other !== undefined && this.#node.transferLeadership(other.id)) {
+        // The new leader removes us; our caller retries through it.
+        throw withOutcome(new NoLeaderError('leadership handed over; retry the removal'), 'not-applied');
+      }
+    }
+    try {
+      await this.#node.changeMembership({ type: 'remove', id });
+    } catch (error) {
+      throw this.#raftError(error);
+    }
+    this.#log.info({ server: id }, 'removed a server from the configuration');
+    return true;
+  }
+
+  #selfReport(): StatusReport {
+    return {
+      node: this.info.nodeName,
+      id: this.info.nodeId,
+      address: this.#config.advertiseAddr,
+      datacenter: this.#config.datacenter,
+      meta: { ...this.#config.nodeMeta },
+      server: true,
+      leaving: false,
+    };
+  }
+
   /** Handles a status report from an agent (ourselves included): only the leader acts on it. */
   async report(report: StatusReport): Promise<void> {
     if (this.#node.role === 'leader') {
@@ -342,6 +457,14 @@ export class ServerAgent implements AgentApi {
       await this.#duties.onReport(report);
       return true;
     });
+    transport.handle(RPC_METHODS.leaveCluster, async (payload) => {
+      const request = parseRenewRequest(payload);
+      try {
+        return await this.#removeServer(request.id);
+      } catch (error) {
+        throw this.#raftError(error);
+      }
+    });
     transport.handle(RPC_METHODS.leader, async () => this.leaderAddress());
     transport.handle(RPC_METHODS.peers, async () => this.peerAddresses());
   }
@@ -425,15 +548,7 @@ export class ServerAgent implements AgentApi {
   async #reportStatus(): Promise<void> {
     if (this.#closed) return;
     try {
-      await this.report({
-        node: this.info.nodeName,
-        id: this.info.nodeId,
-        address: this.#config.advertiseAddr,
-        datacenter: this.#config.datacenter,
-        meta: { ...this.#config.nodeMeta },
-        server: true,
-        leaving: false,
-      });
+      await this.report(this.#selfReport());
     } catch (error) {
       this.#log.debug({ err: error }, 'status report not delivered');
     }

@@ -51,6 +51,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    void agent.stopped.then(resolve);
   });
   return 0;
 }

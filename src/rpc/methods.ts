@@ -21,6 +21,8 @@ export const RPC_METHODS = {
   hello: 'Cluster.Hello',
   /** A server asks to be added to the configuration. */
   join: 'Cluster.Join',
+  /** A server leaving gracefully asks the leader to remove it: `{ id }`. */
+  leaveCluster: 'Cluster.Leave',
 } as const;
 
 /** Field length bounds for identifiers that arrive over RPC. */

@@ -78,6 +78,12 @@ export function delegate(agent: LocalAgent, overrides: Partial<AgentApi> = {}): 
     renewSession: (id) => agent.renewSession(id),
     leaderAddress: () => agent.leaderAddress(),
     peerAddresses: () => agent.peerAddresses(),
+    members: () => agent.members(),
+    join: () => agent.join(),
+    leave: () => agent.leave(),
+    forceLeave: (node) => agent.forceLeave(node),
+    raftConfiguration: () => agent.raftConfiguration(),
+    raftStatus: () => agent.raftStatus(),
     ...overrides,
   };
 }

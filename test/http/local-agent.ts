@@ -15,7 +15,7 @@
  * consul-api.md §8 can be shown end to end. The lead runs the same HTTP tests against a real
  * cluster later.
  */
-import type { AgentApi, AgentInfo, QueryMeta, QueryOptions, WriteResult } from '../../src/agent/agent-api.js';
+import type { AgentApi, AgentInfo, MemberInfo, RaftConfigurationInfo, QueryMeta, QueryOptions, WriteResult } from '../../src/agent/agent-api.js';
 import { runBlockingQuery } from '../../src/agent/queries.js';
 import type { Query, QueryValue } from '../../src/agent/queries.js';
 import { encodeCommand } from '../../src/state/commands.js';
@@ -104,6 +104,41 @@ export class LocalAgent implements AgentApi {
 
   async peerAddresses(): Promise<string[]> {
     return [`${this.info.advertiseAddress}:${this.info.serverPort}`];
+  }
+
+  /** The catalog's nodes as members (this double has no real membership). */
+  async members(): Promise<MemberInfo[]> {
+    return this.fsm.listNodes().map((node) => ({
+      name: node.Node,
+      address: node.Address,
+      server: node.Node === this.info.nodeName,
+      status: this.fsm.getCheck(node.Node, 'serfHealth')?.Status === 'critical' ? 4 : 1,
+      nodeId: node.ID,
+      datacenter: node.Datacenter,
+      serverPort: node.Node === this.info.nodeName ? this.info.serverPort : null,
+      meta: node.Meta,
+    }));
+  }
+
+  async join(): Promise<void> {
+    // A single in-process agent has nobody to join.
+  }
+
+  async leave(): Promise<void> {
+    this.close();
+  }
+
+  async forceLeave(node: string): Promise<void> {
+    if (this.fsm.getNode(node) !== undefined) await this.write({ type: 'node-deregister', nowMs: 0, node });
+  }
+
+  async raftConfiguration(): Promise<RaftConfigurationInfo> {
+    const address = `${this.info.advertiseAddress}:${this.info.serverPort}`;
+    return { servers: [{ id: this.info.nodeId, node: this.info.nodeName, address, leader: true, voter: true }], index: this.fsm.lastAppliedIndex };
+  }
+
+  raftStatus(): Record<string, unknown> | null {
+    return null;
   }
 
   /** Stops the TTL timers; later writes fail. */
