@@ -4,6 +4,7 @@ import type { Logger } from '../lib/logger.js';
 import { buildHttpApp } from '../http/app.js';
 import type { AgentApi } from './agent-api.js';
 import type { AgentConfig } from './config.js';
+import { ClientAgent } from './client.js';
 import { ServerAgent } from './server.js';
 
 /**
@@ -31,8 +32,9 @@ export class Agent {
   }
 
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
-    if (!config.server) throw new Error('client mode is not implemented yet: run with -server');
-    const api = await ServerAgent.start(config, log.child?.({ component: 'server' }) ?? log);
+    const api = config.server
+      ? await ServerAgent.start(config, log.child?.({ component: 'server' }) ?? log)
+      : await ClientAgent.start(config, log.child?.({ component: 'client' }) ?? log);
     let http: FastifyInstance;
     let self: Agent | null = null;
     // `PUT /v1/agent/leave` answers first, then the agent shuts down (Consul's graceful leave).

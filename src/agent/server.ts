@@ -18,6 +18,7 @@ import { decodeCommand, encodeCommand } from '../state/commands.js';
 import type { ApplyResult } from '../state/fsm.js';
 import { StateMachine } from '../state/fsm.js';
 import type { Session } from '../state/sessions.js';
+import { RpcError } from '../transport/rpc.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import type { AgentApi, AgentInfo, MemberInfo, QueryMeta, QueryOptions, RaftConfigurationInfo, WriteResult } from './agent-api.js';
 import type { AgentConfig } from './config.js';
@@ -37,7 +38,13 @@ import type { StatusReport } from '../rpc/methods.js';
  */
 
 /** How query results travel between servers: msgpack with uint64 as BigInt (Flags are uint64). */
-const resultPackr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false, structuredClone: false, bundleStrings: false });
+export const resultPackr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false, structuredClone: false, bundleStrings: false });
+
+/** Pause between attempts to reach a leader that could not be reached. */
+const HOLD_RETRY_MS = 100;
+
+/** A request is forwarded at most this many times (client → server → leader). */
+const FORWARD_HOPS_MAX = 2;
 
 /** Extra time a forwarded call gets beyond the work it asks for (network, queueing). */
 const FORWARD_MARGIN_MS = 5000;
@@ -166,6 +173,15 @@ export class ServerAgent implements AgentApi {
   // AgentApi
 
   async write(command: Command, signal?: AbortSignal): Promise<WriteResult> {
+    return this.#write(command, 0, signal);
+  }
+
+  /**
+   * `hop` counts the forwards so far: an agent's own HTTP call is 0, a call from a client agent
+   * arrives with 1. A server that is not the leader forwards once more at most, so a stale view
+   * of who leads can never bounce a request around the cluster.
+   */
+  async #write(command: Command, hop: number, signal?: AbortSignal): Promise<WriteResult> {
     const deadline = Date.now() + this.#config.rpcHoldTimeoutMs;
     for (;;) {
       const leaderId = await this.#awaitLeader(deadline, signal);
@@ -178,17 +194,27 @@ export class ServerAgent implements AgentApi {
         }
       }
       const address = this.#addressOf(leaderId);
-      if (address === null) throw withOutcome(new NoLeaderError(), 'not-applied');
+      if (address === null || hop >= FORWARD_HOPS_MAX) throw withOutcome(new NoLeaderError(), 'not-applied');
       try {
-        const reply = await this.#transport.call(address, RPC_METHODS.apply, { command: encodeCommand(command), hop: 1 }, { timeoutMs: WRITE_TIMEOUT_MS + FORWARD_MARGIN_MS });
+        const reply = await this.#transport.call(address, RPC_METHODS.apply, { command: encodeCommand(command), hop: hop + 1 }, { timeoutMs: WRITE_TIMEOUT_MS + FORWARD_MARGIN_MS });
         return unpackResult(reply) as WriteResult;
       } catch (error) {
+        // The leader we knew is unreachable and the request never left: hold and retry, as
+        // Consul does for rpc_hold_timeout, while the cluster elects a new one.
+        if (neverSent(error) && Date.now() < deadline) {
+          await delay(HOLD_RETRY_MS);
+          continue;
+        }
         throw fromRpcError(error);
       }
     }
   }
 
   async query<Q extends Query>(query: Q, options: QueryOptions): Promise<{ value: QueryValue<Q>; meta: QueryMeta }> {
+    return this.#query(query, options, 0);
+  }
+
+  async #query<Q extends Query>(query: Q, options: QueryOptions, hop: number): Promise<{ value: QueryValue<Q>; meta: QueryMeta }> {
     if (options.consistency === 'stale' && (options.maxStaleMs === null || this.#node.lastContactMs <= options.maxStaleMs || this.#node.role === 'leader')) {
       if (this.#node.leaderId === null && this.#node.lastContactMs === Number.POSITIVE_INFINITY && this.#node.role !== 'leader') {
         throw new NoLeaderError();
@@ -207,25 +233,33 @@ export class ServerAgent implements AgentApi {
         }
       }
       const address = this.#addressOf(leaderId);
-      if (address === null) throw new NoLeaderError();
+      if (address === null || hop >= FORWARD_HOPS_MAX) throw new NoLeaderError();
       try {
-        const payload = { query, consistency: options.consistency, minIndex: options.minIndex, waitMs: options.waitMs, hop: 1 };
+        const payload = { query, consistency: options.consistency, minIndex: options.minIndex, waitMs: options.waitMs, maxStaleMs: null, hop: hop + 1 };
         const reply = await this.#transport.call(address, RPC_METHODS.query, { packed: resultPackr.pack(payload) }, { timeoutMs: Math.ceil(options.waitMs * 1.0625) + FORWARD_MARGIN_MS });
         return unpackResult(reply) as { value: QueryValue<Q>; meta: QueryMeta };
       } catch (error) {
+        if (neverSent(error) && Date.now() < deadline) {
+          await delay(HOLD_RETRY_MS);
+          continue;
+        }
         throw fromRpcError(error);
       }
     }
   }
 
   async renewSession(id: string, signal?: AbortSignal): Promise<Session | null> {
+    return this.#renew(id, 0, signal);
+  }
+
+  async #renew(id: string, hop: number, signal?: AbortSignal): Promise<Session | null> {
     const deadline = Date.now() + this.#config.rpcHoldTimeoutMs;
     const leaderId = await this.#awaitLeader(deadline, signal);
     if (leaderId === this.info.nodeId) return this.#renewLocal(id);
     const address = this.#addressOf(leaderId);
-    if (address === null) throw new NoLeaderError();
+    if (address === null || hop >= FORWARD_HOPS_MAX) throw new NoLeaderError();
     try {
-      return unpackResult(await this.#transport.call(address, RPC_METHODS.renew, { id }, { timeoutMs: FORWARD_MARGIN_MS * 2 })) as Session | null;
+      return unpackResult(await this.#transport.call(address, RPC_METHODS.renew, { id, hop: hop + 1 }, { timeoutMs: FORWARD_MARGIN_MS * 2 })) as Session | null;
     } catch (error) {
       throw fromRpcError(error);
     }
@@ -356,16 +390,16 @@ export class ServerAgent implements AgentApi {
   }
 
   /** Handles a status report from an agent (ourselves included): only the leader acts on it. */
-  async report(report: StatusReport): Promise<void> {
+  async report(report: StatusReport, hop = 0): Promise<void> {
     if (this.#node.role === 'leader') {
       await this.#duties.onReport(report);
       return;
     }
     const leaderId = this.#node.leaderId;
     const address = leaderId === null ? null : this.#addressOf(leaderId);
-    if (address === null) throw new NoLeaderError();
+    if (address === null || hop >= FORWARD_HOPS_MAX) throw new NoLeaderError();
     try {
-      await this.#transport.call(address, RPC_METHODS.report, report, { timeoutMs: FORWARD_MARGIN_MS });
+      await this.#transport.call(address, RPC_METHODS.report, { ...report, hop: hop + 1 }, { timeoutMs: FORWARD_MARGIN_MS });
     } catch (error) {
       throw fromRpcError(error);
     }
@@ -428,35 +462,25 @@ export class ServerAgent implements AgentApi {
     const transport = this.#transport;
     transport.handle(RPC_METHODS.apply, async (payload) => {
       const request = parseApplyRequest(payload);
-      this.#requireLeader();
-      try {
-        return packResult(await this.#applyLocal(decodeCommand(request.command)));
-      } catch (error) {
-        throw this.#raftError(error);
-      }
+      return packResult(await this.#write(decodeCommand(request.command), request.hop));
     });
     transport.handle(RPC_METHODS.query, async (payload) => {
       const request = parseQueryRequest(resultPackr.unpack(parseQueryPacked(payload)) as unknown);
-      if (request.consistency !== 'stale') this.#requireLeader();
       const controller = new AbortController();
-      try {
-        const ensure = request.consistency === 'stale' ? async () => undefined : () => this.#node.read(request.consistency !== 'consistent');
-        return packResult(await this.#runQuery(request.query, { minIndex: request.minIndex, waitMs: request.waitMs, signal: controller.signal }, ensure));
-      } catch (error) {
-        throw this.#raftError(error);
-      }
+      const options: QueryOptions = { consistency: request.consistency, minIndex: request.minIndex, waitMs: request.waitMs, maxStaleMs: request.maxStaleMs, signal: controller.signal };
+      return packResult(await this.#query(request.query, options, request.hop));
     });
     transport.handle(RPC_METHODS.renew, async (payload) => {
       const request = parseRenewRequest(payload);
-      this.#requireLeader();
-      return packResult(this.#renewLocal(request.id));
+      return packResult(await this.#renew(request.id, request.hop));
     });
     transport.handle(RPC_METHODS.report, async (payload) => {
       const report = parseReportRequest(payload);
-      this.#requireLeader();
-      await this.#duties.onReport(report);
+      await this.report(report, hopOf(payload));
       return true;
     });
+    transport.handle(RPC_METHODS.members, async () => packResult(await this.members()));
+    transport.handle(RPC_METHODS.raftConfiguration, async () => packResult(await this.raftConfiguration()));
     transport.handle(RPC_METHODS.leaveCluster, async (payload) => {
       const request = parseRenewRequest(payload);
       try {
@@ -561,17 +585,34 @@ export class ServerAgent implements AgentApi {
   }
 }
 
-function packResult(value: unknown): { packed: Uint8Array } {
+/** True when an RPC failed before the request left this process: retrying cannot duplicate it. */
+export function neverSent(error: unknown): boolean {
+  return error instanceof RpcError && !error.remote && (error.code === 'ERR_RPC_HANDSHAKE' || (error.code === 'ERR_RPC_CONNECTION' && error.message.startsWith('cannot connect')));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function hopOf(payload: unknown): number {
+  const hop = (payload as { hop?: unknown } | null)?.hop;
+  return typeof hop === 'number' && Number.isSafeInteger(hop) && hop >= 0 ? hop : FORWARD_HOPS_MAX;
+}
+
+/** Packs a value the way results travel between agents (uint64 as BigInt). */
+export function packResult(value: unknown): { packed: Uint8Array } {
   return { packed: resultPackr.pack(value) };
 }
 
-function parseQueryPacked(payload: unknown): Uint8Array {
+/** The packed body of a forwarded query. */
+export function parseQueryPacked(payload: unknown): Uint8Array {
   const packed = (payload as { packed?: unknown } | null)?.packed;
   if (!(packed instanceof Uint8Array)) throw new BadRequestError('query request without a packed body');
   return packed;
 }
 
-function unpackResult(reply: unknown): unknown {
+/** The inverse of packResult. */
+export function unpackResult(reply: unknown): unknown {
   const packed = (reply as { packed?: unknown } | null)?.packed;
   if (!(packed instanceof Uint8Array)) throw new InternalError('malformed reply from the leader');
   return resultPackr.unpack(packed) as unknown;

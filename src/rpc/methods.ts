@@ -15,6 +15,9 @@ export const RPC_METHODS = {
   renew: 'Session.Renew',
   /** An agent's periodic status report (node name, id, address, meta). */
   report: 'Agent.Report',
+  /** The members list, for client agents. */
+  members: 'Agent.Members',
+  raftConfiguration: 'Operator.RaftConfiguration',
   leader: 'Status.Leader',
   peers: 'Status.Peers',
   /** Cluster formation: who are you, do you belong to a cluster yet? */
@@ -31,6 +34,8 @@ const META_ENTRIES_MAX = 64;
 
 export interface ApplyRequest {
   readonly command: Uint8Array;
+  /** Forwards so far (see ServerAgent); a missing hop counts as the maximum: no forwarding. */
+  readonly hop: number;
 }
 
 export interface QueryRequest {
@@ -38,6 +43,16 @@ export interface QueryRequest {
   readonly consistency: Consistency;
   readonly minIndex: number;
   readonly waitMs: number;
+  readonly maxStaleMs: number | null;
+  readonly hop: number;
+}
+
+/** Hops a request may claim; anything else is treated as "do not forward". */
+const HOP_MAX = 8;
+
+function hop(value: unknown): number {
+  const n = typeof value === 'bigint' ? Number(value) : value;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && n <= HOP_MAX ? n : HOP_MAX;
 }
 
 export interface StatusReport {
@@ -81,7 +96,7 @@ function count(value: unknown, what: string): number {
 export function parseApplyRequest(payload: unknown): ApplyRequest {
   const body = object(payload, 'apply');
   if (!(body.command instanceof Uint8Array)) throw new BadRequestError('apply: command must be bytes');
-  return { command: body.command };
+  return { command: body.command, hop: hop(body.hop) };
 }
 
 export function parseQueryRequest(payload: unknown): QueryRequest {
@@ -91,11 +106,13 @@ export function parseQueryRequest(payload: unknown): QueryRequest {
   const consistency = body.consistency;
   if (consistency !== 'default' && consistency !== 'consistent' && consistency !== 'stale') throw new BadRequestError('query.consistency: expected default, consistent or stale');
   const minIndex = typeof body.minIndex === 'bigint' ? Number(body.minIndex) : count(body.minIndex, 'query.minIndex');
-  return { query: query as unknown as Query, consistency, minIndex, waitMs: count(typeof body.waitMs === 'bigint' ? Number(body.waitMs) : body.waitMs, 'query.waitMs') };
+  const maxStale = body.maxStaleMs === null || body.maxStaleMs === undefined ? null : count(typeof body.maxStaleMs === 'bigint' ? Number(body.maxStaleMs) : body.maxStaleMs, 'query.maxStaleMs');
+  return { query: query as unknown as Query, consistency, minIndex, waitMs: count(typeof body.waitMs === 'bigint' ? Number(body.waitMs) : body.waitMs, 'query.waitMs'), maxStaleMs: maxStale, hop: hop(body.hop) };
 }
 
-export function parseRenewRequest(payload: unknown): { id: string } {
-  return { id: text(object(payload, 'renew').id, 'renew.id') };
+export function parseRenewRequest(payload: unknown): { id: string; hop: number } {
+  const body = object(payload, 'renew');
+  return { id: text(body.id, 'renew.id'), hop: hop(body.hop) };
 }
 
 export function parseReportRequest(payload: unknown): StatusReport {
