@@ -14,7 +14,7 @@ import { withPort } from './cluster-formation.js';
 import type { AgentConfig } from './config.js';
 import { ensureDataDir, loadNodeId } from './identity.js';
 import type { Query, QueryValue } from './queries.js';
-import { neverSent, packResult, resultPackr, unpackResult } from './server.js';
+import { FIRST_REPORT_RETRY_MS, neverSent, packResult, resultPackr, unpackResult } from './server.js';
 
 /**
  * Client mode: no Raft and no data. Every call goes over RPC to a server (which forwards to the
@@ -37,6 +37,7 @@ export class ClientAgent implements AgentApi {
   #current = 0;
   #reportTimer: NodeJS.Timeout | null = null;
   #peersTimer: NodeJS.Timeout | null = null;
+  #reported = false;
   #closed = false;
 
   private constructor(config: AgentConfig, nodeId: string, log: Logger) {
@@ -174,8 +175,10 @@ export class ClientAgent implements AgentApi {
     };
     try {
       await this.#call(RPC_METHODS.report, { ...report, hop: 1 }, CALL_MARGIN_MS, false);
+      this.#reported = true;
     } catch (error) {
       this.#log.debug({ err: error }, 'status report not delivered');
+      if (!this.#reported && !leaving) setTimeout(() => void this.#report(false), FIRST_REPORT_RETRY_MS).unref();
     }
   }
 

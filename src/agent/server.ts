@@ -40,6 +40,9 @@ import type { StatusReport } from '../rpc/methods.js';
 /** How query results travel between servers: msgpack with uint64 as BigInt (Flags are uint64). */
 export const resultPackr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false, structuredClone: false, bundleStrings: false });
 
+/** Retry delay of the first status report, which fails while no leader is elected yet. */
+export const FIRST_REPORT_RETRY_MS = 200;
+
 /** Pause between attempts to reach a leader that could not be reached. */
 const HOLD_RETRY_MS = 100;
 
@@ -64,6 +67,7 @@ export class ServerAgent implements AgentApi {
   #clusterId: string | null;
   readonly #leaderWaiters = new Set<() => void>();
   #reportTimer: NodeJS.Timeout | null = null;
+  #reported = false;
   #closed = false;
 
   private constructor(config: AgentConfig, nodeId: string, logger: Logger, storage: RaftStorage) {
@@ -573,8 +577,12 @@ export class ServerAgent implements AgentApi {
     if (this.#closed) return;
     try {
       await this.report(this.#selfReport());
+      this.#reported = true;
     } catch (error) {
       this.#log.debug({ err: error }, 'status report not delivered');
+      // Until the first report lands (no leader yet at start), retry soon: sessions on this
+      // node need its catalog registration.
+      if (!this.#reported) setTimeout(() => void this.#reportStatus(), FIRST_REPORT_RETRY_MS).unref();
     }
   }
 
