@@ -98,6 +98,8 @@ export class RaftNode {
   readonly #reads = new Map<number, PendingRead>();
   #nextReadId = 1;
   readonly #roleListeners: RoleListener[] = [];
+  /** Counters for /v1/debug/raft and benchmarks: how much group commit batches. */
+  readonly #stats = { turns: 0, readies: 0, syncedWrites: 0, unsyncedWrites: 0, entriesPersisted: 0, entriesApplied: 0 };
   readonly #idleWaiters: (() => void)[] = [];
 
   constructor(options: RaftNodeOptions, initial: InitialState) {
@@ -168,6 +170,7 @@ export class RaftNode {
       leaseValid: this.#leaseUsable(),
       configuration: this.#core.configuration,
       progress: this.#core.role === 'leader' ? this.#core.progressSnapshot() : [],
+      stats: { ...this.#stats },
     };
   }
 
@@ -322,6 +325,7 @@ export class RaftNode {
   async #turn(): Promise<void> {
     assert(!this.#turnRunning, 'turns never overlap');
     this.#turnRunning = true;
+    this.#stats.turns++;
     try {
       this.#stepInbox();
       while (!this.#closed && this.#core.hasReady()) {
@@ -358,6 +362,9 @@ export class RaftNode {
       failpoint('raft.beforePersist');
       const hardState = ready.hardState !== null && testBug('vote-not-persisted') ? { ...ready.hardState, vote: null } : ready.hardState;
       await storage.persist({ hardState, entries: ready.entries, snapshot: ready.snapshot, sync: ready.mustSync && !early });
+      if (ready.mustSync && !early) this.#stats.syncedWrites++;
+      else this.#stats.unsyncedWrites++;
+      this.#stats.entriesPersisted += ready.entries.length;
       failpoint('raft.afterPersist');
     }
     if (!early) for (const message of ready.messages) if (!mayPrecedePersist(message)) transport.send(message);
@@ -366,6 +373,8 @@ export class RaftNode {
       this.#lastSnapshotIndex = ready.snapshot.meta.index;
     }
     this.#applyCommitted(ready.committedEntries);
+    this.#stats.readies++;
+    this.#stats.entriesApplied += ready.committedEntries.length;
     this.#core.advance(ready);
     if (ready.softState !== null) {
       const { role, term, leaderId } = ready.softState;
