@@ -123,8 +123,8 @@ const stringList = (field: keyof AgentConfig): Setter => (draft, value, where) =
 };
 
 const PORT_KEYS: Readonly<Record<string, Setter | 'ignore-if-negative'>> = {
-  http: int('httpPort', 1, 65535),
-  server: int('serverPort', 1, 65535),
+  http: int('httpPort', 0, 65535),
+  server: int('serverPort', 0, 65535),
   dns: 'ignore-if-negative',
   serf_lan: 'ignore-if-negative',
   serf_wan: 'ignore-if-negative',
@@ -393,5 +393,5 @@ export function validateConfig(config: AgentConfig): void {
   if (config.raftElectionTimeoutMs < 2 * config.raftTickMs) throw new ConfigError('raft_election_timeout: must be at least twice raft_tick');
   if (config.sessionTtlMinMs <= 0 || config.sessionTtlMinMs > 24 * 3600 * 1000) throw new ConfigError('session_ttl_min: must be between 1ns and 24h');
   if (config.nodeTimeoutMs < 2 * config.reportIntervalMs) throw new ConfigError('node_timeout: must be at least twice report_interval');
-  if (config.httpPort === config.serverPort && config.clientAddr === config.bindAddr) throw new ConfigError('ports.http and ports.server must differ');
+  if (config.httpPort !== 0 && config.httpPort === config.serverPort && config.clientAddr === config.bindAddr) throw new ConfigError('ports.http and ports.server must differ');
 }

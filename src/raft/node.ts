@@ -199,6 +199,9 @@ export class RaftNode {
       debug: (fields, message) => this.#log.debug(fields, message),
     });
     this.#log.info({ servers: configuration.servers.map((s) => s.id) }, 'bootstrapped the cluster');
+    // A lone founder need not wait out an election timeout: nobody else can win.
+    const voters = configuration.servers.filter((s) => s.voter);
+    if (voters.length === 1 && voters[0]?.id === this.#core.id) this.#core.campaign();
     this.#schedule();
     return true;
   }

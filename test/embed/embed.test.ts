@@ -1,0 +1,29 @@
+import t from 'tap';
+import { request } from 'undici';
+import { startAgent } from '../../src/index.js';
+
+/** The embedding API used the way another project would use it. */
+t.test('startAgent() runs a single-node dev agent in-process on a free port', async (t) => {
+  const agent = await startAgent({ httpPort: 0, serverPort: 0, logger: 'silent' });
+  t.teardown(() => agent.close());
+  t.match(agent.httpAddress, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const put = await request(`${agent.httpAddress}/v1/kv/embedded/hello`, { method: 'PUT', body: 'world' });
+  t.equal(await put.body.text(), 'true');
+  const get = await request(`${agent.httpAddress}/v1/kv/embedded/hello?raw`);
+  t.equal(await get.body.text(), 'world');
+  const self = (await (await request(`${agent.httpAddress}/v1/agent/self`)).body.json()) as { Config: { Server: boolean } };
+  t.equal(self.Config.Server, true);
+  t.equal(agent.config.dev, true);
+});
+
+t.test('startAgent() also takes Consul flags, and a persisted data dir survives a restart', async (t) => {
+  const dir = t.testdir();
+  const args = ['-server', '-bootstrap', `-data-dir=${dir}`, '-bind=127.0.0.1', '-http-port=0', '-server-port=0', '-node=embedded'];
+  const first = await startAgent({ args, logger: 'silent' });
+  t.equal(await (await request(`${first.httpAddress}/v1/kv/kept`, { method: 'PUT', body: 'yes' })).body.text(), 'true');
+  await first.close();
+  const second = await startAgent({ args, logger: 'silent' });
+  t.teardown(() => second.close());
+  t.equal(second.config.nodeName, 'embedded');
+  t.equal(await (await request(`${second.httpAddress}/v1/kv/kept?raw`)).body.text(), 'yes', 'the value came back from disk');
+});
