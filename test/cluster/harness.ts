@@ -52,22 +52,26 @@ export interface ClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Extra environment (failpoints, test bugs). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Extra arguments for node itself (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export class Cluster {
   readonly agents: RunningAgent[] = [];
   readonly root: string;
   readonly #env: Record<string, string>;
+  readonly #nodeArgs: readonly string[];
 
-  private constructor(root: string, env: Record<string, string>) {
+  private constructor(root: string, env: Record<string, string>, nodeArgs: readonly string[]) {
     this.root = root;
     this.#env = env;
+    this.#nodeArgs = nodeArgs;
   }
 
   /** Lays out `servers` servers (bootstrap-expect, retry-join each other) and `clients` clients. */
   static async create(options: ClusterOptions): Promise<Cluster> {
     const root = mkdtempSync(join(tmpdir(), 'conclave-cluster-'));
-    const cluster = new Cluster(root, { ...(options.env ?? {}) });
+    const cluster = new Cluster(root, { ...(options.env ?? {}) }, options.nodeArgs ?? []);
     const total = options.servers + (options.clients ?? 0);
     const ports = await freePorts(total * 2);
     const serverPorts = Array.from({ length: options.servers }, (_, k) => ports[2 * k + 1] as number);
@@ -113,7 +117,7 @@ export class Cluster {
   start(name: string, extraEnv: Readonly<Record<string, string>> = {}): void {
     const agent = this.agent(name);
     if (agent.process !== null) throw new Error(`${name} is running`);
-    const child = spawn(process.execPath, [MAIN, ...agent.args], {
+    const child = spawn(process.execPath, [...this.#nodeArgs, MAIN, ...agent.args], {
       env: { ...process.env, ...this.#env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
