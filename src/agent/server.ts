@@ -54,6 +54,12 @@ const FORWARD_MARGIN_MS = 5000;
 /** A write waits this long for its commit before its outcome is reported unknown. */
 const WRITE_TIMEOUT_MS = 30_000;
 
+/** Reads waiting for the leader's read index (see #leaderReadIndex). */
+interface ReadIndexQueue {
+  inFlight: boolean;
+  waiting: { resolve: (index: number) => void; reject: (error: unknown) => void }[];
+}
+
 export class ServerAgent implements AgentApi {
   readonly info: AgentInfo;
   readonly fsm = new StateMachine();
@@ -66,6 +72,7 @@ export class ServerAgent implements AgentApi {
   #duties!: LeaderDuties;
   #clusterId: string | null;
   readonly #leaderWaiters = new Set<() => void>();
+  readonly #readIndexQueues = new Map<string, ReadIndexQueue>();
   #reportTimer: NodeJS.Timeout | null = null;
   #reported = false;
   #closed = false;
@@ -236,19 +243,58 @@ export class ServerAgent implements AgentApi {
           throw this.#raftError(error);
         }
       }
-      const address = this.#addressOf(leaderId);
-      if (address === null || hop >= FORWARD_HOPS_MAX) throw new NoLeaderError();
+      // Follower read (Raft thesis §6.4.1): the leader confirms a read index (under its lease,
+      // or with a quorum round for ?consistent), we wait until our state machine applied it and
+      // answer here — as linearizable as the leader answering, while the leader spends one
+      // batched RPC per round of reads instead of running and shipping every query.
+      const lease = options.consistency !== 'consistent';
       try {
-        const payload = { query, consistency: options.consistency, minIndex: options.minIndex, waitMs: options.waitMs, maxStaleMs: null, hop: hop + 1 };
-        const reply = await this.#transport.call(address, RPC_METHODS.query, { packed: resultPackr.pack(payload) }, { timeoutMs: Math.ceil(options.waitMs * 1.0625) + FORWARD_MARGIN_MS });
-        return unpackResult(reply) as { value: QueryValue<Q>; meta: QueryMeta };
+        return await this.#runQuery(query, options, async () => {
+          await this.#node.waitApplied(await this.#leaderReadIndex(leaderId, lease));
+        }, true);
       } catch (error) {
-        if (neverSent(error) && Date.now() < deadline) {
+        if ((error instanceof RpcError || error instanceof RaftRequestError) && Date.now() < deadline && !this.#closed) {
           await delay(HOLD_RETRY_MS);
           continue;
         }
-        throw fromRpcError(error);
+        throw error instanceof RpcError ? fromRpcError(error) : this.#raftError(error);
       }
+    }
+  }
+
+  /**
+   * Asks the leader for a read index. Concurrent reads share one call: a read joins the next
+   * call to leave, never one already sent (its index must be confirmed after the read began).
+   */
+  #leaderReadIndex(leaderId: ServerId, lease: boolean): Promise<number> {
+    const key = `${leaderId}/${lease ? 'lease' : 'quorum'}`;
+    let queue = this.#readIndexQueues.get(key);
+    if (queue === undefined) {
+      queue = { inFlight: false, waiting: [] };
+      this.#readIndexQueues.set(key, queue);
+    }
+    const current = queue;
+    return new Promise((resolve, reject) => {
+      current.waiting.push({ resolve, reject });
+      if (!current.inFlight) void this.#sendReadIndex(current, leaderId, lease);
+    });
+  }
+
+  async #sendReadIndex(queue: ReadIndexQueue, leaderId: ServerId, lease: boolean): Promise<void> {
+    const batch = queue.waiting;
+    queue.waiting = [];
+    queue.inFlight = true;
+    try {
+      const address = this.#addressOf(leaderId);
+      if (address === null) throw new NoLeaderError();
+      const reply = await this.#transport.call(address, RPC_METHODS.readIndex, { lease }, { timeoutMs: FORWARD_MARGIN_MS });
+      if (typeof reply !== 'number' || !Number.isSafeInteger(reply) || reply < 0) throw new InternalError('malformed read index from the leader');
+      for (const waiter of batch) waiter.resolve(reply);
+    } catch (error) {
+      for (const waiter of batch) waiter.reject(error);
+    } finally {
+      queue.inFlight = false;
+      if (queue.waiting.length > 0) void this.#sendReadIndex(queue, leaderId, lease);
     }
   }
 
@@ -438,9 +484,10 @@ export class ServerAgent implements AgentApi {
     return this.#applyLocal(command);
   }
 
-  async #runQuery<Q extends Query>(query: Q, options: Pick<QueryOptions, 'minIndex' | 'waitMs' | 'signal'>, ensureConsistent: () => Promise<void>): Promise<{ value: QueryValue<Q>; meta: QueryMeta }> {
+  async #runQuery<Q extends Query>(query: Q, options: Pick<QueryOptions, 'minIndex' | 'waitMs' | 'signal'>, ensureConsistent: () => Promise<void>, confirmedByLeader = false): Promise<{ value: QueryValue<Q>; meta: QueryMeta }> {
     const result = await runBlockingQuery(this.fsm, query, { minIndex: options.minIndex, waitMs: options.waitMs, signal: options.signal }, ensureConsistent, Math.random);
-    const isLeader = this.#node.role === 'leader';
+    // A read the leader confirmed is as fresh as the leader's own: Consul reports LastContact 0.
+    const isLeader = confirmedByLeader || this.#node.role === 'leader';
     const lastContact = this.#node.lastContactMs;
     return {
       value: result.value,
@@ -482,6 +529,15 @@ export class ServerAgent implements AgentApi {
       const report = parseReportRequest(payload);
       await this.report(report, hopOf(payload));
       return true;
+    });
+    transport.handle(RPC_METHODS.readIndex, async (payload) => {
+      const lease = (payload as { lease?: unknown } | null)?.lease === true;
+      this.#requireLeader();
+      try {
+        return await this.#node.readIndex(lease);
+      } catch (error) {
+        throw this.#raftError(error);
+      }
     });
     transport.handle(RPC_METHODS.members, async () => packResult(await this.members()));
     transport.handle(RPC_METHODS.raftConfiguration, async () => packResult(await this.raftConfiguration()));

@@ -74,7 +74,12 @@ interface PendingProposal {
 }
 
 interface PendingRead {
-  index: number | null;
+  readonly resolve: (index: number) => void;
+  readonly reject: (error: RaftRequestError) => void;
+}
+
+interface AppliedWaiter {
+  readonly index: number;
   readonly resolve: () => void;
   readonly reject: (error: RaftRequestError) => void;
 }
@@ -96,6 +101,7 @@ export class RaftNode {
   #lastSnapshotIndex: number;
   readonly #proposals = new Map<number, PendingProposal>();
   readonly #reads = new Map<number, PendingRead>();
+  #appliedWaiters: AppliedWaiter[] = [];
   #nextReadId = 1;
   readonly #roleListeners: RoleListener[] = [];
   /** Counters for /v1/debug/raft and benchmarks: how much group commit batches. */
@@ -246,19 +252,37 @@ export class RaftNode {
    * Waits until a linearizable read may be answered from the local state machine: under a valid
    * leader lease at once (`lease`), otherwise after a ReadIndex quorum round. Leader only.
    */
-  read(lease: boolean): Promise<void> {
+  async read(lease: boolean): Promise<void> {
+    if (testBug('read-without-leader-check')) return;
+    if (lease && !this.#closed && this.#leaseUsable() && this.#options.target.appliedIndex >= this.#core.commitIndex) return;
+    await this.waitApplied(await this.readIndex(lease));
+  }
+
+  /**
+   * Confirms leadership and returns the index a linearizable read must see (Raft thesis §6.4):
+   * the commit index, under the lease at once, otherwise after a quorum heartbeat round. Leader
+   * only; followers ask the leader for it over RPC and then read locally (follower reads).
+   */
+  readIndex(lease: boolean): Promise<number> {
     if (this.#closed) return Promise.reject(new RaftRequestError('closed', null, 'not-applied'));
-    if (testBug('read-without-leader-check')) return Promise.resolve();
-    if (lease && this.#leaseUsable() && this.#options.target.appliedIndex >= this.#core.commitIndex) return Promise.resolve();
+    const useLease = lease && this.#leaseUsable();
+    if (useLease && this.#core.role === 'leader') return Promise.resolve(this.#core.commitIndex);
     const requestId = this.#nextReadId++;
-    const result = this.#core.readIndex(requestId, lease && this.#leaseUsable());
+    const result = this.#core.readIndex(requestId, useLease);
     if (!result.ok) {
       return Promise.reject(new RaftRequestError(result.reason, result.reason === 'not-leader' ? result.leaderId : this.#core.leaderId, 'not-applied'));
     }
     this.#schedule();
     return new Promise((resolve, reject) => {
-      this.#reads.set(requestId, { index: null, resolve, reject });
+      this.#reads.set(requestId, { resolve, reject });
     });
+  }
+
+  /** Resolves once the local state machine has applied `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.#options.target.appliedIndex >= index) return Promise.resolve();
+    if (this.#closed) return Promise.reject(new RaftRequestError('closed', null, 'not-applied'));
+    return new Promise((resolve, reject) => this.#appliedWaiters.push({ index, resolve, reject }));
   }
 
   /** Hands leadership to another voter (graceful leave, operator request). */
@@ -281,6 +305,8 @@ export class RaftNode {
     }
     for (const read of this.#reads.values()) read.reject(new RaftRequestError('closed', null, 'not-applied'));
     this.#reads.clear();
+    for (const waiter of this.#appliedWaiters) waiter.reject(new RaftRequestError('closed', null, 'not-applied'));
+    this.#appliedWaiters = [];
   }
 
   // ---------------------------------------------------------------------------------------
@@ -357,10 +383,38 @@ export class RaftNode {
     for (; this.#pendingTicks > 0; this.#pendingTicks--) core.tick();
   }
 
+  /**
+   * One Ready, in this order:
+   * 1. messages that may precede our own write (a leader's appends and heartbeats) go out;
+   * 2. committed entries are applied and their proposers answered — they are durable on a
+   *    majority already (a leader counts itself only after its own write), so they need not wait
+   *    for this Ready's write, which removes one fsync from every commit's latency (etcd's
+   *    asynchronous storage writes make the same argument); confirmed reads are released;
+   * 3. hard state, new entries and a received snapshot are persisted, synced, in one batch;
+   * 4. the rest of the messages (votes, acknowledgements: promises about our disk) go out.
+   */
   async #processReady(ready: Ready): Promise<void> {
     const { transport, storage } = this.#options;
     const early = testBug('ack-before-fsync');
     for (const message of ready.messages) if (early || mayPrecedePersist(message)) transport.send(message);
+    if (ready.snapshot !== null) {
+      this.#options.target.restore(ready.snapshot);
+      this.#lastSnapshotIndex = ready.snapshot.meta.index;
+    }
+    this.#applyCommitted(ready.committedEntries);
+    this.#stats.readies++;
+    this.#stats.entriesApplied += ready.committedEntries.length;
+    for (const readState of ready.readStates) {
+      const read = this.#reads.get(readState.requestId);
+      this.#reads.delete(readState.requestId);
+      read?.resolve(readState.index);
+    }
+    for (const failure of ready.readFailures) {
+      const read = this.#reads.get(failure.requestId);
+      this.#reads.delete(failure.requestId);
+      read?.reject(new RaftRequestError('not-leader', failure.leaderId, 'not-applied'));
+    }
+    this.#releaseReads();
     if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
       failpoint('raft.beforePersist');
       const hardState = ready.hardState !== null && testBug('vote-not-persisted') ? { ...ready.hardState, vote: null } : ready.hardState;
@@ -371,29 +425,12 @@ export class RaftNode {
       failpoint('raft.afterPersist');
     }
     if (!early) for (const message of ready.messages) if (!mayPrecedePersist(message)) transport.send(message);
-    if (ready.snapshot !== null) {
-      this.#options.target.restore(ready.snapshot);
-      this.#lastSnapshotIndex = ready.snapshot.meta.index;
-    }
-    this.#applyCommitted(ready.committedEntries);
-    this.#stats.readies++;
-    this.#stats.entriesApplied += ready.committedEntries.length;
     this.#core.advance(ready);
     if (ready.softState !== null) {
       const { role, term, leaderId } = ready.softState;
       if (role === 'leader') this.#lastContactAt = performance.now();
       for (const listener of this.#roleListeners) listener(role, term, leaderId);
     }
-    for (const readState of ready.readStates) {
-      const read = this.#reads.get(readState.requestId);
-      if (read !== undefined) read.index = readState.index;
-    }
-    for (const failure of ready.readFailures) {
-      const read = this.#reads.get(failure.requestId);
-      this.#reads.delete(failure.requestId);
-      read?.reject(new RaftRequestError('not-leader', failure.leaderId, 'not-applied'));
-    }
-    this.#releaseReads();
     await this.#maybeSnapshot();
   }
 
@@ -415,13 +452,14 @@ export class RaftNode {
   }
 
   #releaseReads(): void {
+    if (this.#appliedWaiters.length === 0) return;
     const applied = this.#options.target.appliedIndex;
-    for (const [id, read] of this.#reads) {
-      if (read.index !== null && read.index <= applied) {
-        this.#reads.delete(id);
-        read.resolve();
-      }
+    const waiting: AppliedWaiter[] = [];
+    for (const waiter of this.#appliedWaiters) {
+      if (waiter.index <= applied) waiter.resolve();
+      else waiting.push(waiter);
     }
+    this.#appliedWaiters = waiting;
   }
 
   async #maybeSnapshot(): Promise<void> {

@@ -13,6 +13,8 @@ export const RPC_METHODS = {
   /** A forwarded read: `{ packed: msgpack({ query, consistency, minIndex, waitMs, hop }) }`. */
   query: 'Raft.Query',
   renew: 'Session.Renew',
+  /** A follower asks the leader to confirm a read index: `{ lease }` → index. */
+  readIndex: 'Raft.ReadIndex',
   /** An agent's periodic status report (node name, id, address, meta). */
   report: 'Agent.Report',
   /** The members list, for client agents. */

@@ -397,6 +397,16 @@ export class Simulator {
     const ready = core.ready();
     this.#checkReady(node, ready);
     for (const message of ready.messages) if (mayPrecedePersist(message)) this.#send(message);
+    // As the real driver does: committed entries are applied (and confirmed reads released)
+    // before this Ready's own write, which they do not depend on.
+    if (ready.snapshot !== null) {
+      this.stats.snapshotsSent++;
+      this.#restoreFsm(node, ready.snapshot);
+    }
+    for (const entry of ready.committedEntries) this.#apply(node, entry);
+    for (const readState of ready.readStates) this.#readReady(node, readState.requestId, readState.index);
+    for (const failure of ready.readFailures) this.#readFailed(failure.requestId);
+    this.#completeReads(node);
     node.writing = ready;
     const needsDisk = ready.mustSync || ready.hardState !== null;
     this.#schedule(needsDisk ? this.#prng.between(1, this.faults.diskLatencyMax) : 0, { kind: 'persisted', node: node.id, life: node.life });
@@ -409,16 +419,8 @@ export class Simulator {
     const core = node.core;
     this.#writeDisk(node, ready);
     for (const message of ready.messages) if (!mayPrecedePersist(message)) this.#send(message);
-    if (ready.snapshot !== null) {
-      this.stats.snapshotsSent++;
-      this.#restoreFsm(node, ready.snapshot);
-    }
-    for (const entry of ready.committedEntries) this.#apply(node, entry);
     node.writing = null;
     core.advance(ready);
-    for (const readState of ready.readStates) this.#readReady(node, readState.requestId, readState.index);
-    for (const failure of ready.readFailures) this.#readFailed(failure.requestId);
-    this.#completeReads(node);
     this.#maybeCompact(node);
     this.#observeRole(node);
     this.#checkCommit(node);
