@@ -89,6 +89,14 @@ export interface AgentApi {
   forceLeave(node: string, prune: boolean): Promise<void>;
   /** The Raft configuration and leader, for `/v1/operator/raft/configuration` and the UI. */
   raftConfiguration(): Promise<RaftConfigurationInfo>;
+  /**
+   * `DELETE /v1/operator/raft/peer`: removes the server whose Raft ID is `id` from the Raft
+   * configuration, through the leader (a client agent forwards it to a server). Only Raft: the
+   * catalog is not touched (Consul's RaftRemovePeerByID). HTTP has already resolved `?address=`
+   * to an ID and checked that the ID is in the configuration; an ID that is gone by the time the
+   * leader looks is a no-op.
+   */
+  removeRaftPeer(id: string): Promise<void>;
   /** A diagnostic snapshot of this server's Raft state (`/v1/debug/raft`); null on a client agent. */
   raftStatus(): Record<string, unknown> | null;
 }

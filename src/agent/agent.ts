@@ -55,6 +55,7 @@ export class Agent {
       forceLeave: (node, prune) => api.forceLeave(node, prune),
       raftConfiguration: () => api.raftConfiguration(),
       raftStatus: () => api.raftStatus(),
+      removeRaftPeer: (id) => api.removeRaftPeer(id),
     };
     try {
       http = buildHttpApp({

@@ -10,6 +10,7 @@
 import { assert, assertNever } from '../lib/assert.js';
 import type { CatalogNode, HealthCheck } from '../state/catalog.js';
 import type { HealthStatus, TxnKvOp } from '../state/commands.js';
+import { HEALTH_STATUSES } from '../state/commands.js';
 import type { IndexedRead, StateMachine } from '../state/fsm.js';
 import type { KvEntry } from '../state/kv.js';
 import type { Session } from '../state/sessions.js';
@@ -17,6 +18,7 @@ import type { TxnOutcome } from '../state/txn.js';
 import { txnHasWrites } from '../state/txn.js';
 import { TABLE_SCOPES } from '../state/watch.js';
 import type { WatchScope } from '../state/watch.js';
+import type { TableName } from '../state/write-context.js';
 
 /** Consul's default blocking wait (`default_query_time`): a missing or zero `?wait=`. */
 export const QUERY_WAIT_MS_DEFAULT = 5 * 60_000;
@@ -73,9 +75,37 @@ export interface SessionNodeQuery {
   readonly node: string;
 }
 
-/** `GET /v1/catalog/nodes`. */
+/**
+ * `?node-meta=key:value` (repeatable) of catalog and health reads: a node matches when its Meta
+ * has every pair (Consul's SatisfiesMetaFilters). Absent or empty: no filtering.
+ */
+export type NodeMetaFilter = Readonly<Record<string, string>>;
+
+/** `GET /v1/catalog/nodes`, sorted by name. */
 export interface CatalogNodesQuery {
   readonly kind: 'catalog-nodes';
+  readonly nodeMeta?: NodeMetaFilter;
+}
+
+/**
+ * `GET /v1/catalog/services`: service name → unique tags. There is no services table yet, so
+ * this is always `{}` (Consul's `consul` service of the servers arrives with services); it
+ * blocks on the nodes table meanwhile.
+ */
+export interface CatalogServicesQuery {
+  readonly kind: 'catalog-services';
+  readonly nodeMeta?: NodeMetaFilter;
+}
+
+/**
+ * `GET /v1/catalog/service/<s>` and `/v1/health/service/<s>`: the instances of a service. No
+ * services table yet: always [] (typed as the empty tuple, so adding services makes the
+ * compiler point at every reader). Blocks on the nodes and checks tables, as Consul's
+ * health/service index covers nodes, services and checks.
+ */
+export interface ServiceInstancesQuery {
+  readonly kind: 'service-instances';
+  readonly service: string;
 }
 
 /** `GET /v1/catalog/node/<node>`: the node, or null (Consul answers `200 null`). */
@@ -90,10 +120,22 @@ export interface HealthNodeQuery {
   readonly node: string;
 }
 
-/** `GET /v1/health/state/<state>`: checks in a state, or all of them for `any`. */
+/**
+ * `GET /v1/health/state/<state>`: checks in a state, or all of them for `any`. Any other text is
+ * a state no check is in: [] (Consul does not validate it either).
+ */
 export interface HealthStateQuery {
   readonly kind: 'health-state';
-  readonly state: HealthStatus | 'any';
+  /** A HealthStatus or `any`; other texts are accepted and match nothing. */
+  readonly state: string;
+  readonly nodeMeta?: NodeMetaFilter;
+}
+
+/** `GET /v1/health/checks/<service>`: the checks whose ServiceName is `service`. */
+export interface HealthServiceChecksQuery {
+  readonly kind: 'health-service-checks';
+  readonly service: string;
+  readonly nodeMeta?: NodeMetaFilter;
 }
 
 /** Every read the HTTP API makes of the state machine. */
@@ -107,8 +149,11 @@ export type Query =
   | SessionNodeQuery
   | CatalogNodesQuery
   | CatalogNodeQuery
+  | CatalogServicesQuery
+  | ServiceInstancesQuery
   | HealthNodeQuery
-  | HealthStateQuery;
+  | HealthStateQuery
+  | HealthServiceChecksQuery;
 
 /** The `kind` tag of a query. */
 export type QueryKind = Query['kind'];
@@ -127,8 +172,11 @@ export interface QueryValues {
   'session-node': Session[];
   'catalog-nodes': CatalogNode[];
   'catalog-node': CatalogNode | null;
+  'catalog-services': Record<string, string[]>;
+  'service-instances': [];
   'health-node': HealthCheck[];
   'health-state': HealthCheck[];
+  'health-service-checks': HealthCheck[];
 }
 
 /** The typed result of query `Q`. */
@@ -154,11 +202,51 @@ const RUNNERS: { readonly [K in QueryKind]: Runner<K> } = {
   },
   'session-list': (fsm) => ({ index: fsm.indexFor(TABLE_SCOPES.sessions), value: fsm.listSessions() }),
   'session-node': (fsm, query) => ({ index: fsm.indexFor(TABLE_SCOPES.sessions), value: fsm.nodeSessions(query.node) }),
-  'catalog-nodes': (fsm) => ({ index: fsm.indexFor(TABLE_SCOPES.catalogNodes), value: fsm.listNodes() }),
+  'catalog-nodes': (fsm, query) => ({
+    index: fsm.indexFor(TABLE_SCOPES.catalogNodes),
+    value: fsm.listNodes().filter((node) => satisfiesNodeMeta(node.Meta, query.nodeMeta)),
+  }),
   'catalog-node': (fsm, query) => ({ index: fsm.indexFor(TABLE_SCOPES.catalogNode), value: fsm.getNode(query.node) ?? null }),
+  'catalog-services': (fsm) => ({ index: fsm.indexFor(TABLE_SCOPES.catalogNodes), value: {} }),
+  'service-instances': (fsm) => ({ index: fsm.indexFor(NODES_AND_CHECKS), value: [] }),
   'health-node': (fsm, query) => ({ index: fsm.indexFor(TABLE_SCOPES.healthChecks), value: fsm.nodeChecks(query.node) }),
-  'health-state': (fsm, query) => ({ index: fsm.indexFor(TABLE_SCOPES.healthChecks), value: fsm.checksInState(query.state) }),
+  'health-state': (fsm, query) => ({
+    index: fsm.indexFor(checksScope(query.nodeMeta)),
+    value: filterByNodeMeta(fsm, isKnownState(query.state) ? fsm.checksInState(query.state) : [], query.nodeMeta),
+  }),
+  'health-service-checks': (fsm, query) => ({
+    index: fsm.indexFor(checksScope(query.nodeMeta)),
+    value: filterByNodeMeta(fsm, fsm.checksInState('any').filter((check) => check.ServiceName === query.service), query.nodeMeta),
+  }),
 };
+
+/** Reads that join checks with their nodes watch (and index) both tables. */
+const NODES_AND_CHECKS: WatchScope = { kind: 'tables', tables: ['nodes', 'checks'] satisfies TableName[] };
+
+/** The scope of a checks read: with a node-meta filter, node changes matter too. */
+function checksScope(nodeMeta: NodeMetaFilter | undefined): WatchScope {
+  return hasNodeMeta(nodeMeta) ? NODES_AND_CHECKS : TABLE_SCOPES.healthChecks;
+}
+
+function hasNodeMeta(nodeMeta: NodeMetaFilter | undefined): nodeMeta is NodeMetaFilter {
+  return nodeMeta !== undefined && Object.keys(nodeMeta).length > 0;
+}
+
+function isKnownState(state: string): state is HealthStatus | 'any' {
+  return state === 'any' || (HEALTH_STATUSES as readonly string[]).includes(state);
+}
+
+/** Consul's SatisfiesMetaFilters: every filter pair is in `meta` with the same value. */
+export function satisfiesNodeMeta(meta: Readonly<Record<string, string>>, nodeMeta: NodeMetaFilter | undefined): boolean {
+  if (!hasNodeMeta(nodeMeta)) return true;
+  return Object.entries(nodeMeta).every(([key, value]) => Object.hasOwn(meta, key) && meta[key] === value);
+}
+
+/** The checks whose node satisfies the filter (all of them without one). */
+function filterByNodeMeta(fsm: StateMachine, checks: HealthCheck[], nodeMeta: NodeMetaFilter | undefined): HealthCheck[] {
+  if (!hasNodeMeta(nodeMeta)) return checks;
+  return checks.filter((check) => satisfiesNodeMeta(fsm.getNode(check.Node)?.Meta ?? {}, nodeMeta));
+}
 
 /** Answers `query` from the state machine now, with its blocking index (may be 0; HTTP sends 1). */
 export function runQuery<Q extends Query>(fsm: StateMachine, query: Q): IndexedRead<QueryValue<Q>> {
@@ -184,12 +272,17 @@ export function queryScope(query: Query): WatchScope {
     case 'session-node':
       return TABLE_SCOPES.sessions;
     case 'catalog-nodes':
+    case 'catalog-services':
       return TABLE_SCOPES.catalogNodes;
     case 'catalog-node':
       return TABLE_SCOPES.catalogNode;
+    case 'service-instances':
+      return NODES_AND_CHECKS;
     case 'health-node':
-    case 'health-state':
       return TABLE_SCOPES.healthChecks;
+    case 'health-state':
+    case 'health-service-checks':
+      return checksScope(query.nodeMeta);
     default:
       return assertNever(query, 'query');
   }

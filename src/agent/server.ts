@@ -355,7 +355,7 @@ export class ServerAgent implements AgentApi {
     await this.report({ ...this.#selfReport(), leaving: true }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not report leaving'));
     if (this.#node.configuration.servers.length > 1) {
       try {
-        await this.#callLeader(RPC_METHODS.leaveCluster, { id: this.info.nodeId });
+        await this.#callLeader(RPC_METHODS.leaveCluster, { id: this.info.nodeId, hop: 1 });
       } catch (error) {
         this.#log.warn({ err: error }, 'could not remove this server from the Raft configuration');
       }
@@ -367,7 +367,7 @@ export class ServerAgent implements AgentApi {
     if (catalogNode === undefined) return;
     await this.write({ type: 'node-deregister', nowMs: 0, node });
     const server = this.#node.configuration.servers.find((s) => s.id === catalogNode.ID);
-    if (server !== undefined && prune) await this.#callLeader(RPC_METHODS.leaveCluster, { id: server.id });
+    if (server !== undefined && prune) await this.#callLeader(RPC_METHODS.leaveCluster, { id: server.id, hop: 1 });
   }
 
   async raftConfiguration(): Promise<RaftConfigurationInfo> {
@@ -387,6 +387,10 @@ export class ServerAgent implements AgentApi {
 
   raftStatus(): Record<string, unknown> {
     return this.#node.status();
+  }
+
+  async removeRaftPeer(id: string): Promise<void> {
+    await this.#callLeader(RPC_METHODS.leaveCluster, { id, hop: 1 });
   }
 
   /** Calls `method` on the leader (locally when we lead). */
@@ -543,6 +547,10 @@ export class ServerAgent implements AgentApi {
     transport.handle(RPC_METHODS.raftConfiguration, async () => packResult(await this.raftConfiguration()));
     transport.handle(RPC_METHODS.leaveCluster, async (payload) => {
       const request = parseRenewRequest(payload);
+      if (this.#node.role !== 'leader' && request.hop < FORWARD_HOPS_MAX) {
+        await this.#callLeader(RPC_METHODS.leaveCluster, { id: request.id, hop: request.hop + 1 });
+        return true;
+      }
       try {
         return await this.#removeServer(request.id);
       } catch (error) {

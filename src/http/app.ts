@@ -22,7 +22,10 @@ import { parseGoQuery } from './go-query.js';
 import type { GoQuery } from './go-query.js';
 import type { RouteDeps } from './route-deps.js';
 import { agentRoutes } from './routes/agent.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { healthRoutes } from './routes/health.js';
 import { kvRoutes } from './routes/kv.js';
+import { operatorRoutes } from './routes/operator.js';
 import { sessionRoutes } from './routes/session.js';
 import { statusRoutes } from './routes/status.js';
 import { txnRoutes } from './routes/txn.js';
@@ -122,5 +125,8 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
   void app.register(sessionRoutes, routeDeps);
   void app.register(statusRoutes, routeDeps);
   void app.register(agentRoutes, routeDeps);
+  void app.register(catalogRoutes, routeDeps);
+  void app.register(healthRoutes, routeDeps);
+  void app.register(operatorRoutes, routeDeps);
   return app;
 }

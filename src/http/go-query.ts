@@ -38,6 +38,11 @@ export class GoQuery {
     return this.#parse().get(name)?.[0] ?? '';
   }
 
+  /** Every value of a repeated parameter, in order ([] when absent): `?node-meta=a:1&node-meta=b:2`. */
+  getAll(name: string): readonly string[] {
+    return this.#parse().get(name) ?? [];
+  }
+
   /** Go's `Values.Encode()`: keys sorted, every value, query-escaped (for `Conflicting flags:`). */
   encode(): string {
     const values = this.#parse();

@@ -99,3 +99,28 @@ export function numberValue(value: JsonValue): number | null {
 export function unexpectedType(value: JsonValue, field: string, goType: string): JsonTypeError {
   return typeError(kindOf(value), field, goType);
 }
+
+/** A bool member; undefined when absent or null. */
+export function boolField(value: JsonValue | undefined, field: string): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw typeError(kindOf(value), field, 'bool');
+  return value;
+}
+
+/** A `map[string]string` member: {} when absent or null; a non-string value is Go's type error. */
+export function stringMapField(value: JsonValue | undefined, field: string): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (!(value instanceof JsonObject)) throw typeError(kindOf(value), field, 'map[string]string');
+  const map: Record<string, string> = {};
+  for (const [key, member] of value.entries) {
+    if (typeof member !== 'string') throw typeError(kindOf(member), field, 'string');
+    // Own data properties only: a key like `__proto__` must stay a plain key.
+    Object.defineProperty(map, key, { value: member, enumerable: true, writable: true, configurable: true });
+  }
+  return map;
+}
+
+/** Go's type error for a whole body of the wrong kind (`[]` for a struct). */
+export function unexpectedValueType(value: JsonValue, goType: string): JsonTypeError {
+  return new JsonTypeError(`json: cannot unmarshal ${kindOf(value)} into Go value of type ${goType}`);
+}

@@ -3,7 +3,7 @@
  * (value size, txn ops, lock-delay cap) live in src/state/limits.ts and are re-used from there.
  */
 import { assert } from '../lib/assert.js';
-import { KV_VALUE_BYTES_MAX, TXN_BODY_BYTES_MAX } from '../state/limits.js';
+import { COMMAND_BYTES_MAX, KV_VALUE_BYTES_MAX, TXN_BODY_BYTES_MAX } from '../state/limits.js';
 
 /**
  * A request line longer than this gets 414. Node's HTTP parser already refuses headers over
@@ -30,6 +30,13 @@ export const JSON_BODY_BYTES_MAX = 64 * 1024;
  */
 export const JSON_NESTING_DEPTH_MAX = 64;
 
+/**
+ * Checks in one `/v1/catalog/register` (Check plus Checks). Consul has no such bound; a node
+ * with more checks is a bug or an attack, and this keeps every registration's command well
+ * under COMMAND_BYTES_MAX (each check costs ~130 bytes of field names besides its JSON text).
+ */
+export const CATALOG_CHECKS_COUNT_MAX = 1024;
+
 /** Consul's `session_ttl_min` default; configurable (libkv's tests run with 1 s). */
 export const SESSION_TTL_MS_MIN_DEFAULT = 10_000;
 
@@ -55,3 +62,4 @@ export { KV_VALUE_BYTES_MAX, TXN_BODY_BYTES_MAX };
 assert(KV_KEY_BYTES_MAX < URL_BYTES_MAX, 'a maximal key fits a URL');
 assert(JSON_BODY_BYTES_MAX <= TXN_BODY_BYTES_MAX, 'no JSON body is larger than a txn');
 assert(SESSION_TTL_MS_MIN_DEFAULT < SESSION_TTL_MS_MAX, 'the TTL range is not empty');
+assert(CATALOG_CHECKS_COUNT_MAX * 256 + JSON_BODY_BYTES_MAX * 3 < COMMAND_BYTES_MAX, 'a catalog registration always fits a command');

@@ -118,3 +118,20 @@ export function rejectFilter(query: GoQuery): void {
 export function toQueryOptions(parsed: ParsedQueryOptions, signal: AbortSignal): QueryOptions {
   return { ...parsed, signal };
 }
+
+/** Go's `strconv.ParseBool`, or null for anything else. */
+export function parseGoBool(text: string): boolean | null {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return false;
+  return null;
+}
+
+/**
+ * Consul's getBoolQueryParam: absent is false, present without a value is true, otherwise Go's
+ * ParseBool; null when the value does not parse (the caller answers its own 400).
+ */
+export function boolQueryParam(query: GoQuery, name: string): boolean | null {
+  if (!query.has(name)) return false;
+  const text = query.get(name);
+  return text === '' ? true : parseGoBool(text);
+}

@@ -219,6 +219,9 @@ t.test('every query kind answers with the index its scope watches, and survives 
     { kind: 'session-info', id }, { kind: 'session-list' }, { kind: 'session-node', node: 'local-node' },
     { kind: 'catalog-nodes' }, { kind: 'catalog-node', node: 'local-node' }, { kind: 'catalog-node', node: 'nope' },
     { kind: 'health-node', node: 'local-node' }, { kind: 'health-state', state: 'passing' }, { kind: 'health-state', state: 'any' },
+    { kind: 'health-state', state: 'bogus' }, { kind: 'health-state', state: 'any', nodeMeta: { rack: 'r1' } },
+    { kind: 'catalog-nodes', nodeMeta: { rack: 'r1' } }, { kind: 'catalog-services' }, { kind: 'service-instances', service: 'web' },
+    { kind: 'health-service-checks', service: 'web' }, { kind: 'health-service-checks', service: 'web', nodeMeta: { a: '' } },
   ];
   for (const query of queries) {
     const read = runQuery(f.agent.fsm, query);

@@ -106,3 +106,29 @@ t.test('node-consul: watch emits the initial state, then each change; never sees
   t.same(entries.map((entry) => entry.Key), ['dir/a']);
   t.same(errors, [], 'no watch errors (e.g. "Consul returned zero index value")');
 });
+
+t.test('node-consul: catalog, health and agent membership calls', async (t) => {
+  const f = await setup(t);
+  const consul = await client(t, f);
+  t.same(await consul.catalog.datacenters(), ['dc1']);
+  await consul.catalog.register({ node: 'web-1', address: '10.0.0.5', nodemeta: { rack: 'r1' }, check: { checkid: 'mem', name: 'Memory', status: 'warning' } } as never);
+  const nodes = (await consul.catalog.node.list()) as { Node: string; Meta: Record<string, string> }[];
+  t.same(nodes.map((node) => node.Node), ['local-node', 'web-1']);
+  t.same(nodes[1]?.Meta, { rack: 'r1' });
+  t.match(await consul.catalog.node.services('web-1'), { Node: { Node: 'web-1', Address: '10.0.0.5' }, Services: {} });
+  const checks = (await consul.health.node('web-1')) as { CheckID: string; Status: string }[];
+  t.same(checks.map((check) => [check.CheckID, check.Status]), [['mem', 'warning']]);
+  const local = (await consul.health.node('local-node')) as { CheckID: string }[];
+  t.equal(local[0]?.CheckID, 'serfHealth', 'node-consul expects serfHealth first');
+  t.same(((await consul.health.state('warning')) as { Node: string }[]).map((check) => check.Node), ['web-1']);
+  t.same(await consul.health.checks('web'), []);
+  t.same(await consul.health.service({ service: 'web', passing: true } as never), []);
+  const members = (await consul.agent.members()) as { Name: string; Tags: Record<string, string> }[];
+  t.same(members.map((member) => member.Name), ['local-node', 'web-1']);
+  t.equal(members[0]?.Tags['role'], 'consul');
+  await consul.agent.join('10.0.0.2:8301');
+  await consul.catalog.deregister({ node: 'web-1', checkid: 'mem' } as never);
+  t.same(await consul.health.node('web-1'), []);
+  await consul.agent.forceLeave('web-1');
+  t.notOk(await consul.catalog.node.services('web-1'), 'an unknown node: `200 null`, which node-consul hands back as no value');
+});

@@ -109,7 +109,7 @@ t.test('/v1/agent/self: Config, Member, Coord, Stats, Meta as clients read them'
     ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
   });
   t.same(self['DebugConfig'], {});
-  t.same(self['Stats'], {});
+  t.match(self['Stats'], { build: { version: '1.16.4', revision: 'conclave' }, consul: { acl: 'disabled', server: 'true' } });
   t.same(self['Meta'], {});
   t.match(self['Coord'], { Vec: [0, 0, 0, 0, 0, 0, 0, 0] });
   const client = await setup(t, {}, {}, (agent) => delegate(agent, { info: { ...agent.info, server: false } }));

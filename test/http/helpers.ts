@@ -83,6 +83,7 @@ export function delegate(agent: LocalAgent, overrides: Partial<AgentApi> = {}): 
     leave: () => agent.leave(),
     forceLeave: (node) => agent.forceLeave(node),
     raftConfiguration: () => agent.raftConfiguration(),
+    removeRaftPeer: (id) => agent.removeRaftPeer(id),
     raftStatus: () => agent.raftStatus(),
     ...overrides,
   };

@@ -7,7 +7,10 @@
  *   can be created with Consul's defaults;
  * - reads run through `runBlockingQuery` with a no-op consistency step (it is always "the
  *   leader": KnownLeader true, LastContact 0);
- * - `renewSession` returns the session (or null) and re-arms its TTL timer.
+ * - `renewSession` returns the session (or null) and re-arms its TTL timer;
+ * - membership is the catalog: `members()` lists the catalog's nodes (this agent's node is the
+ *   server), `forceLeave` deregisters the node, `join` does nothing, `leave` closes the double,
+ *   `removeRaftPeer` only records the id (`removedRaftPeers`), and there is no Raft status.
  *
  * TEST-DOUBLE BEHAVIOUR, not the agent's: session TTL expiry. In the real agent the leader runs
  * the TTL timers and proposes `session-destroy`; here a timer per session fires 2 × TTL after
@@ -44,6 +47,8 @@ export class LocalAgent implements AgentApi {
   readonly fsm: StateMachine;
   /** Every command applied, in order (after stamping). */
   readonly applied: Command[] = [];
+  /** Every `removeRaftPeer` id, in order. */
+  readonly removedRaftPeers: string[] = [];
   readonly #ttlExpiry: boolean;
   readonly #nowMs: () => number;
   readonly #ttlTimers = new Map<string, NodeJS.Timeout>();
@@ -128,6 +133,7 @@ export class LocalAgent implements AgentApi {
     this.close();
   }
 
+  /** Deregisters the node (there is no Raft configuration to prune). */
   async forceLeave(node: string): Promise<void> {
     if (this.fsm.getNode(node) !== undefined) await this.write({ type: 'node-deregister', nowMs: 0, node });
   }
@@ -135,6 +141,11 @@ export class LocalAgent implements AgentApi {
   async raftConfiguration(): Promise<RaftConfigurationInfo> {
     const address = `${this.info.advertiseAddress}:${this.info.serverPort}`;
     return { servers: [{ id: this.info.nodeId, node: this.info.nodeName, address, leader: true, voter: true }], index: this.fsm.lastAppliedIndex };
+  }
+
+  /** Records the removal (this double has a single-server configuration and no Raft). */
+  async removeRaftPeer(id: string): Promise<void> {
+    this.removedRaftPeers.push(id);
   }
 
   raftStatus(): Record<string, unknown> | null {

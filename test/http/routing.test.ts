@@ -12,7 +12,7 @@ const TEXT = 'text/plain; charset=utf-8';
 
 t.test('an unknown /v1 path is 404 with Consul\'s text', async (t) => {
   const f = await setup(t);
-  for (const url of ['/v1/nope', '/v1/catalog/nodes', '/v1/kvx/a', '/v1/status/leaderx']) {
+  for (const url of ['/v1/nope', '/v1/catalog/nodesx', '/v1/kvx/a', '/v1/status/leaderx']) {
     const response = await f.request(url);
     t.equal(response.statusCode, 404, url);
     t.equal(response.body, 'Invalid URL path: not a recognized HTTP API endpoint\n', url);

@@ -1,0 +1,84 @@
+/**
+ * `/v1/operator/raft/*` (consul-api.md §13) and Conclave's `/v1/debug/raft` (RELIABILITY.md B1).
+ * No meta headers on any of them.
+ *
+ * - `GET /v1/operator/raft/configuration`: the servers of the Raft configuration. `LastIndex`
+ *   is 0 (unknown): RaftConfigurationInfo carries no per-server log index yet.
+ * - `DELETE /v1/operator/raft/peer?id=|?address=`: removes one server from Raft only (the
+ *   catalog keeps its node), as Consul's RaftRemovePeerByID/ByAddress; a peer not in the
+ *   configuration is Consul's 500 `id "x" was not found in the Raft configuration`.
+ * - `GET /v1/debug/raft`: this server's Raft state as JSON. A client agent has no Raft: there the
+ *   path answers 404 like an unknown endpoint, so a tool polling every agent can tell "not a
+ *   server" from a failure.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { AgentApi, RaftConfigurationInfo } from '../../agent/agent-api.js';
+import { BadRequestError, InternalError } from '../../lib/errors.js';
+import { goQuote } from '../../state/go-quote.js';
+import { queryOf } from '../agent-calls.js';
+import { registerEndpoint, sendUnknownPath } from '../endpoints.js';
+import { sendJson } from '../json.js';
+import { checkDatacenter, parseQueryOptions } from '../query-options.js';
+import type { RouteDeps } from '../route-deps.js';
+
+/** Consul's Raft protocol version (Serf tag `raft_vsn`), which our servers speak the equivalent of. */
+const RAFT_PROTOCOL_VERSION = '3';
+
+/** The configuration in Consul's RaftConfigurationResponse shape. */
+export function raftConfigurationJson(configuration: RaftConfigurationInfo): Record<string, unknown> {
+  return {
+    Servers: configuration.servers.map((server) => ({
+      ID: server.id,
+      Node: server.node,
+      Address: server.address,
+      Leader: server.leader,
+      ProtocolVersion: RAFT_PROTOCOL_VERSION,
+      Voter: server.voter,
+      LastIndex: 0,
+    })),
+    Index: configuration.index,
+  };
+}
+
+async function configuration(agent: AgentApi, request: FastifyRequest, reply: FastifyReply) {
+  const query = queryOf(request);
+  parseQueryOptions(query);
+  checkDatacenter(query, agent.info);
+  const info = await agent.raftConfiguration();
+  return sendJson(request, reply, () => raftConfigurationJson(info));
+}
+
+/** The Raft ID `?id=` or `?address=` names, checked against the configuration. */
+async function peerIdOf(agent: AgentApi, by: 'id' | 'address', value: string): Promise<string> {
+  const { servers } = await agent.raftConfiguration();
+  const server = servers.find((candidate) => (by === 'id' ? candidate.id : candidate.address) === value);
+  if (server === undefined) throw new InternalError(`${by} ${goQuote(value)} was not found in the Raft configuration`);
+  return server.id;
+}
+
+async function removePeer(agent: AgentApi, request: FastifyRequest, reply: FastifyReply) {
+  const query = queryOf(request);
+  const hasId = query.has('id');
+  const hasAddress = query.has('address');
+  if (!hasId && !hasAddress) {
+    throw new BadRequestError("Must specify either ?id with the server's ID or ?address with IP:port of peer to remove");
+  }
+  if (hasId && hasAddress) throw new BadRequestError('Must specify only one of ?id or ?address');
+  checkDatacenter(query, agent.info);
+  const id = await peerIdOf(agent, hasId ? 'id' : 'address', hasId ? query.get('id') : query.get('address'));
+  await agent.removeRaftPeer(id);
+  return reply.code(200).send();
+}
+
+async function debugRaft(agent: AgentApi, request: FastifyRequest, reply: FastifyReply) {
+  const status = agent.raftStatus();
+  if (status === null) return sendUnknownPath(reply, request.consulPath);
+  return sendJson(request, reply, () => status);
+}
+
+/** The operator endpoint family (and Conclave's Raft debug endpoint). */
+export const operatorRoutes: FastifyPluginAsync<RouteDeps> = async (app, { agent, registry }) => {
+  registerEndpoint(app, registry, '/v1/operator/raft/configuration', { GET: (request, reply) => configuration(agent, request, reply) });
+  registerEndpoint(app, registry, '/v1/operator/raft/peer', { DELETE: (request, reply) => removePeer(agent, request, reply) });
+  registerEndpoint(app, registry, '/v1/debug/raft', { GET: (request, reply) => debugRaft(agent, request, reply) });
+};
