@@ -123,6 +123,8 @@ export interface RaftConfigurationInfo {
     readonly address: string;
     readonly leader: boolean;
     readonly voter: boolean;
+    /** The last log index known on that server (the leader's view; 0 when unknown). */
+    readonly lastIndex: number;
   }[];
   /** The commit index the answer reflects. */
   readonly index: number;

@@ -373,6 +373,7 @@ export class ServerAgent implements AgentApi {
   async raftConfiguration(): Promise<RaftConfigurationInfo> {
     const names = new Map(this.fsm.listNodes().map((node) => [node.ID, node.Node]));
     const leaderId = this.#node.leaderId;
+    const matches = new Map(this.#node.progress().map((p) => [p.id, p.match]));
     return {
       servers: this.#node.configuration.servers.map((server) => ({
         id: server.id,
@@ -380,6 +381,7 @@ export class ServerAgent implements AgentApi {
         address: server.address,
         leader: server.id === leaderId,
         voter: server.voter,
+        lastIndex: server.id === this.info.nodeId ? this.#node.lastIndex : (matches.get(server.id) ?? 0),
       })),
       index: this.#node.commitIndex,
     };

@@ -151,8 +151,8 @@ t.test('leave and force-leave', async (t) => {
 t.test('operator raft list-peers and remove-peer', async (t) => {
   const configuration: RaftConfigurationInfo = {
     servers: [
-      { id: 'id-1', node: 's1', address: '10.0.0.1:8300', leader: true, voter: true },
-      { id: 'id-2', node: 's2', address: '10.0.0.2:8300', leader: false, voter: false },
+      { id: 'id-1', node: 's1', address: '10.0.0.1:8300', leader: true, voter: true, lastIndex: 0 },
+      { id: 'id-2', node: 's2', address: '10.0.0.2:8300', leader: false, voter: false, lastIndex: 0 },
     ],
     index: 12,
   };

@@ -27,6 +27,18 @@ export interface RunningAgent extends AgentSpec {
   output: string;
 }
 
+/**
+ * The environment agents inherit: not tap's process-info loader (NODE_OPTIONS), which slows
+ * every start-up, nor CONSUL_* / CONCLAVE_* settings of the host (tests set their own).
+ */
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !/^(CONSUL_|CONCLAVE_|_TAPJS_|TAP|NODE_OPTIONS$|NODE_V8_COVERAGE$)/.test(key)) env[key] = value;
+  }
+  return env;
+}
+
 /** Ports the OS says are free right now (bound to 0, then released). */
 export async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];
@@ -54,6 +66,11 @@ export interface ClusterOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Extra arguments for node itself (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Config files for the roles (paths): when given, the role comes from the file (`server`,
+   * `bootstrap_expect`, ...) and only per-agent flags (name, ports, dirs, joins) are added.
+   */
+  readonly configFiles?: { readonly server: string; readonly client: string };
 }
 
 export class Cluster {
@@ -83,9 +100,12 @@ export class Cluster {
       mkdirSync(dataDir, { recursive: true });
       const httpPort = ports[2 * k] as number;
       const serverPort = ports[2 * k + 1] as number;
+      const roleArgs = options.configFiles !== undefined
+        ? [`-config-file=${server ? options.configFiles.server : options.configFiles.client}`]
+        : server ? ['-server', `-bootstrap-expect=${options.servers}`] : [];
       const args = [
         'agent',
-        ...(server ? ['-server', `-bootstrap-expect=${options.servers}`] : []),
+        ...roleArgs,
         `-node=${name}`,
         `-data-dir=${dataDir}`,
         '-bind=127.0.0.1',
@@ -98,6 +118,18 @@ export class Cluster {
       cluster.agents.push({ name, server, httpPort, serverPort, dataDir, args, process: null, output: '' });
     }
     return cluster;
+  }
+
+  /** Lays out one more server that joins the running cluster (no bootstrap-expect). */
+  async addServer(name: string, extraArgs: readonly string[] = []): Promise<RunningAgent> {
+    const [httpPort, serverPort] = (await freePorts(2)) as [number, number];
+    const dataDir = join(this.root, name);
+    mkdirSync(dataDir, { recursive: true });
+    const joinArgs = this.servers.flatMap((server) => ['-retry-join', `127.0.0.1:${server.serverPort}`]);
+    const args = ['agent', '-server', `-node=${name}`, `-data-dir=${dataDir}`, '-bind=127.0.0.1', '-client=127.0.0.1', `-http-port=${httpPort}`, `-server-port=${serverPort}`, ...joinArgs, ...extraArgs];
+    const agent: RunningAgent = { name, server: true, httpPort, serverPort, dataDir, args, process: null, output: '' };
+    this.agents.push(agent);
+    return agent;
   }
 
   agent(name: string): RunningAgent {
@@ -118,7 +150,7 @@ export class Cluster {
     const agent = this.agent(name);
     if (agent.process !== null) throw new Error(`${name} is running`);
     const child = spawn(process.execPath, [...this.#nodeArgs, MAIN, ...agent.args], {
-      env: { ...process.env, ...this.#env, ...extraEnv },
+      env: { ...inheritedEnv(), ...this.#env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     agent.process = child;

@@ -140,7 +140,7 @@ export class LocalAgent implements AgentApi {
 
   async raftConfiguration(): Promise<RaftConfigurationInfo> {
     const address = `${this.info.advertiseAddress}:${this.info.serverPort}`;
-    return { servers: [{ id: this.info.nodeId, node: this.info.nodeName, address, leader: true, voter: true }], index: this.fsm.lastAppliedIndex };
+    return { servers: [{ id: this.info.nodeId, node: this.info.nodeName, address, leader: true, voter: true, lastIndex: this.fsm.lastAppliedIndex }], index: this.fsm.lastAppliedIndex };
   }
 
   /** Records the removal (this double has a single-server configuration and no Raft). */

@@ -11,9 +11,9 @@ const TEXT = 'text/plain; charset=utf-8';
 
 const THREE_SERVERS: RaftConfigurationInfo = {
   servers: [
-    { id: 'id-1', node: 's1', address: '10.0.0.1:8300', leader: true, voter: true },
-    { id: 'id-2', node: 's2', address: '10.0.0.2:8300', leader: false, voter: true },
-    { id: 'id-3', node: 'id-3', address: '10.0.0.3:8300', leader: false, voter: false },
+    { id: 'id-1', node: 's1', address: '10.0.0.1:8300', leader: true, voter: true, lastIndex: 0 },
+    { id: 'id-2', node: 's2', address: '10.0.0.2:8300', leader: false, voter: true, lastIndex: 0 },
+    { id: 'id-3', node: 'id-3', address: '10.0.0.3:8300', leader: false, voter: false, lastIndex: 0 },
   ],
   index: 77,
 };
@@ -28,7 +28,7 @@ t.test('raft/configuration: Consul\'s shape, no meta headers, query options and 
   t.same(json(response), {
     Servers: [{
       ID: '0b9a3f6e-3c7a-4d3e-9a59-5f3f1d0c8e11', Node: 'local-node', Address: '127.0.0.1:8300', Leader: true,
-      ProtocolVersion: '3', Voter: true, LastIndex: 0,
+      ProtocolVersion: '3', Voter: true, LastIndex: 1,
     }],
     Index: 1,
   });

@@ -34,7 +34,7 @@ export function raftConfigurationJson(configuration: RaftConfigurationInfo): Rec
       Leader: server.leader,
       ProtocolVersion: RAFT_PROTOCOL_VERSION,
       Voter: server.voter,
-      LastIndex: 0,
+      LastIndex: server.lastIndex,
     })),
     Index: configuration.index,
   };
