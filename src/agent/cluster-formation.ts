@@ -18,6 +18,8 @@ import type { ServerAgent } from './server.js';
  * A server with any Raft state never bootstraps again.
  */
 const RETRY_INTERVAL_MS = 1000;
+/** How often a server with state re-learns its peers' addresses from retry_join. */
+const ADDRESS_REFRESH_MS = 5000;
 const HELLO_TIMEOUT_MS = 2000;
 /** Default server port appended to a retry_join address without one. */
 const DEFAULT_SERVER_PORT = 8300;
@@ -42,7 +44,15 @@ export class ClusterFormation {
   async start(): Promise<void> {
     const server = this.#server;
     const config = server.config;
-    if (!server.node.isPristine) return;
+    if (!server.node.isPristine) {
+      // A restarted server never bootstraps, but its peers (or itself) may have come back on
+      // other addresses (containers after `down`/`up`): keep learning where they are.
+      if (config.retryJoin.length > 0 || config.startJoin.length > 0) {
+        this.#timer = setInterval(() => void this.#refreshAddresses(), ADDRESS_REFRESH_MS);
+        void this.#refreshAddresses();
+      }
+      return;
+    }
     if (config.bootstrap) {
       await this.#bootstrap({ servers: [{ id: server.info.nodeId, address: server.advertisedRpcAddress, voter: true }] });
       return;
@@ -75,6 +85,42 @@ export class ClusterFormation {
       pristine: server.node.isPristine,
       bootstrapExpect: server.config.bootstrapExpect,
     };
+  }
+
+  /**
+   * For a server with state: asks every retry_join address who is there, and points the
+   * transport at each known server's current address (learned addresses win over the Raft
+   * configuration's). If our own entry in the configuration is stale, asks the leader to
+   * update it, as a membership change that keeps our vote.
+   */
+  async #refreshAddresses(): Promise<void> {
+    if (this.#attempting || this.#stopped) return;
+    this.#attempting = true;
+    try {
+      const server = this.#server;
+      const addresses = [...new Set([...server.config.retryJoin, ...server.config.startJoin].map(withPort))];
+      const replies = await Promise.all(addresses.map((address) => this.#callHello(address)));
+      for (const hello of replies) {
+        if (hello === null || hello.id === server.info.nodeId) continue;
+        if (hello.clusterId !== null && server.clusterId !== null && hello.clusterId !== server.clusterId) continue;
+        server.learnPeerAddress(hello.id, hello.address);
+      }
+      const self = server.node.configuration.servers.find((entry) => entry.id === server.info.nodeId);
+      const leaderId = server.node.leaderId;
+      if (self !== undefined && self.address !== server.advertisedRpcAddress && leaderId !== null && leaderId !== server.info.nodeId) {
+        const leader = server.peerAddress(leaderId);
+        if (leader !== null) {
+          this.#log.info({ from: self.address, to: server.advertisedRpcAddress }, 'our address changed: asking the leader to update the configuration');
+          await this.#transport.call(leader, RPC_METHODS.join, { id: server.info.nodeId, address: server.advertisedRpcAddress }, { timeoutMs: 10_000 });
+        }
+      } else if (self !== undefined && self.address !== server.advertisedRpcAddress && leaderId === server.info.nodeId) {
+        await this.#onJoin({ id: server.info.nodeId, address: server.advertisedRpcAddress });
+      }
+    } catch (error) {
+      this.#log.debug({ err: error }, 'address refresh failed');
+    } finally {
+      this.#attempting = false;
+    }
   }
 
   async #attempt(): Promise<void> {
@@ -153,10 +199,15 @@ export class ClusterFormation {
       }
     }
     const member = node.configuration.servers.find((s) => s.id === request.id);
-    if (member === undefined || member.address !== request.address) {
+    if (member === undefined) {
       this.#log.info({ server: request.id, address: request.address }, 'adding a server as non-voter');
-      this.#transport.setPeerAddress(request.id, request.address);
+      this.#server.learnPeerAddress(request.id, request.address);
       await node.changeMembership({ type: 'add-nonvoter', id: request.id, address: request.address });
+    } else if (member.address !== request.address) {
+      // A known server came back elsewhere: same id, same vote, new address.
+      this.#log.info({ server: request.id, from: member.address, to: request.address }, 'updating a server\'s address');
+      this.#server.learnPeerAddress(request.id, request.address);
+      await node.changeMembership({ type: member.voter ? 'add-voter' : 'add-nonvoter', id: request.id, address: request.address });
     }
     return { clusterId: server.clusterId };
   }

@@ -73,7 +73,10 @@ export class ServerAgent implements AgentApi {
   #clusterId: string | null;
   readonly #leaderWaiters = new Set<() => void>();
   readonly #readIndexQueues = new Map<string, ReadIndexQueue>();
+  /** Addresses peers reported themselves that differ from the Raft configuration's. */
+  readonly #learnedAddresses = new Map<ServerId, string>();
   #reportTimer: NodeJS.Timeout | null = null;
+  #livenessTimer: NodeJS.Timeout | null = null;
   #reported = false;
   #closed = false;
 
@@ -149,6 +152,7 @@ export class ServerAgent implements AgentApi {
     this.#node.start();
     await this.#formation.start();
     this.#reportTimer = setInterval(() => void this.#reportStatus(), config.reportIntervalMs);
+    this.#livenessTimer = setInterval(() => this.#redialSilentPeers(), config.raftElectionTimeoutMs);
     void this.#reportStatus();
   }
 
@@ -465,6 +469,7 @@ export class ServerAgent implements AgentApi {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#reportTimer !== null) clearInterval(this.#reportTimer);
+    if (this.#livenessTimer !== null) clearInterval(this.#livenessTimer);
     this.#formation.stop();
     this.#duties.stop();
     for (const wake of this.#leaderWaiters) wake();
@@ -613,7 +618,7 @@ export class ServerAgent implements AgentApi {
   }
 
   #addressOf(id: ServerId): string | null {
-    return this.#node.configuration.servers.find((server) => server.id === id)?.address ?? null;
+    return this.#learnedAddresses.get(id) ?? this.#node.configuration.servers.find((server) => server.id === id)?.address ?? null;
   }
 
   #onRoleChange(role: Role, term: number, leaderId: ServerId | null): void {
@@ -630,7 +635,39 @@ export class ServerAgent implements AgentApi {
 
   #syncPeers(configuration: Configuration): void {
     for (const server of configuration.servers) {
-      if (server.id !== this.info.nodeId) this.#transport.setPeerAddress(server.id, server.address);
+      if (server.id === this.info.nodeId) continue;
+      // An address the peer told us itself is newer than a configuration entry it has not
+      // updated yet; once the configuration agrees, the learned one is no longer needed.
+      const learned = this.#learnedAddresses.get(server.id);
+      if (learned === server.address) this.#learnedAddresses.delete(server.id);
+      this.#transport.setPeerAddress(server.id, learned ?? server.address);
+    }
+  }
+
+  /** Points the transport at where a peer says it is now (from its hello). */
+  learnPeerAddress(id: ServerId, address: string): void {
+    if (id === this.info.nodeId) return;
+    const configured = this.#node.configuration.servers.find((server) => server.id === id)?.address;
+    if (configured === address) this.#learnedAddresses.delete(id);
+    else this.#learnedAddresses.set(id, address);
+    this.#transport.setPeerAddress(id, address);
+  }
+
+  /** Where we reach a server now: what it told us, else the configuration. */
+  peerAddress(id: ServerId): string | null {
+    return this.#addressOf(id);
+  }
+
+  /**
+   * A TCP connection into a partition stays open while the kernel retransmits with growing
+   * back-off; after the heal it may take minutes to deliver again, and a peer that came back
+   * with a new address is never dialled. Every peer answers the leader's heartbeats (and the
+   * leader heartbeats its followers), so silence for two election timeouts means: redial.
+   */
+  #redialSilentPeers(): void {
+    for (const id of this.#node.silentPeers(2 * this.#config.raftElectionTimeoutMs)) {
+      this.#log.debug({ peer: id }, 'no message from peer for two election timeouts: redialling');
+      this.#transport.reconnectPeer(id);
     }
   }
 

@@ -98,6 +98,8 @@ export class RaftNode {
   #ticker: NodeJS.Timeout | null = null;
   #lastTickAt = 0;
   #lastContactAt = 0;
+  /** When each peer last sent us anything (monotonic ms). */
+  readonly #lastHeardFrom = new Map<ServerId, number>();
   #lastSnapshotIndex: number;
   readonly #proposals = new Map<number, PendingProposal>();
   readonly #reads = new Map<number, PendingRead>();
@@ -178,6 +180,18 @@ export class RaftNode {
       progress: this.#core.role === 'leader' ? this.#core.progressSnapshot() : [],
       stats: { ...this.#stats },
     };
+  }
+
+  /**
+   * Peers we expect to hear from (a leader: every other server; a follower: its leader) that
+   * sent nothing for `silentMs`: their connection may be stuck, and the host may redial.
+   */
+  silentPeers(silentMs: number): ServerId[] {
+    const now = performance.now();
+    const expected = this.#core.role === 'leader'
+      ? this.#core.configuration.servers.map((server) => server.id).filter((id) => id !== this.#core.id)
+      : this.#core.leaderId !== null && this.#core.leaderId !== this.#core.id ? [this.#core.leaderId] : [];
+    return expected.filter((id) => now - (this.#lastHeardFrom.get(id) ?? 0) > silentMs);
   }
 
   /** Per-follower replication progress (leader only; empty otherwise). */
@@ -374,7 +388,9 @@ export class RaftNode {
 
   #stepInbox(): void {
     const core = this.#core;
+    const now = this.#inbox.length > 0 ? performance.now() : 0;
     for (const message of this.#inbox.splice(0)) {
+      this.#lastHeardFrom.set(message.from, now);
       if ((message.type === 'AppendEntries' || message.type === 'Heartbeat' || message.type === 'InstallSnapshot') && message.term >= core.term) {
         this.#lastContactAt = performance.now();
       }

@@ -100,6 +100,22 @@ export class PeerLink {
     if (this.#queue.length > 0) this.#dial();
   }
 
+  /**
+   * Drops the current connection and dials again (re-resolving a host name). For a connection
+   * that is open but silent: after a partition heals, TCP may keep retransmitting into it with
+   * back-off for minutes, or to an address the peer no longer has.
+   */
+  reconnect(): void {
+    if (this.#state === 'closed') return;
+    this.#failedAttempts = 0;
+    this.#cancelBackoff();
+    const connection = this.#connection;
+    this.#connection = null;
+    this.#state = 'idle';
+    connection?.close(rpcError('ERR_RPC_CONNECTION', `connection with peer ${this.id} reset: nothing heard from it`));
+    if (this.#queue.length > 0) this.#dial();
+  }
+
   /** Closes the connection and forgets the queue; the link is unusable afterwards. */
   close(): void {
     if (this.#state === 'closed') return;

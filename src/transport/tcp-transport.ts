@@ -213,6 +213,11 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
     this.#links.set(id, this.#createLink(id, address));
   }
 
+  /** Drops the connection to a peer we hear nothing from and dials it afresh (queue kept). */
+  reconnectPeer(id: ServerId): void {
+    this.#links.get(id)?.reconnect();
+  }
+
   /** Forgets a peer that left the configuration: closes its connection and drops its queue. */
   removePeer(id: ServerId): void {
     this.#links.get(id)?.close();

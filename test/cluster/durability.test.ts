@@ -140,6 +140,26 @@ t.test('a follower down for thousands of entries catches up through InstallSnaps
   t.ok(snapshots.length >= 1 && snapshots.length <= 2, `it keeps at most two snapshot files (${snapshots.length})`);
 });
 
+t.test('servers that come back on new addresses (same data) re-form the cluster and keep their data', async (t) => {
+  const cluster = await Cluster.create({ servers: 3 });
+  t.teardown(() => cluster.destroy());
+  cluster.startAll();
+  const leader = await cluster.waitForLeader(60_000);
+  t.equal((await cluster.http(leader, 'PUT', '/v1/kv/moved', 'kept')).text, 'true');
+  await cluster.stopAll();
+  await cluster.moveServers();
+  cluster.startAll();
+  const next = await cluster.waitForLeader(60_000);
+  const value = await cluster.http(next, 'GET', '/v1/kv/moved?consistent');
+  t.equal(value.status, 200, 'the data survived');
+  const expected = cluster.servers.map((s) => `127.0.0.1:${s.serverPort}`).sort();
+  const peers = await cluster.waitFor('the configuration to carry the new addresses', async () => {
+    const list = (JSON.parse((await cluster.http(next, 'GET', '/v1/status/peers')).text) as string[]).sort();
+    return JSON.stringify(list) === JSON.stringify(expected) ? list : undefined;
+  }, 30_000);
+  t.same(peers, expected, 'status/peers shows where the servers are now');
+});
+
 t.test('garbage, oversized and truncated frames on the server port do not hurt the server', async (t) => {
   const cluster = await Cluster.create({ servers: 3 });
   t.teardown(() => cluster.destroy());

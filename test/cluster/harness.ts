@@ -132,6 +132,27 @@ export class Cluster {
     return agent;
   }
 
+  /**
+   * Gives every server a new server port (as containers get new IPs after `down`/`up`): the
+   * agents must be stopped; their data dirs stay.
+   */
+  async moveServers(): Promise<void> {
+    const servers = this.servers;
+    const ports = await freePorts(servers.length);
+    const moved = new Map(servers.map((server, k) => [server.serverPort, ports[k] as number]));
+    for (const agent of this.agents) {
+      const args = agent.args.map((arg) => {
+        const port = /^-server-port=(\d+)$/.exec(arg);
+        if (port !== null) return `-server-port=${moved.get(Number(port[1])) ?? port[1]}`;
+        const join = /^127\.0\.0\.1:(\d+)$/.exec(arg);
+        if (join !== null) return `127.0.0.1:${moved.get(Number(join[1])) ?? join[1]}`;
+        return arg;
+      });
+      const serverPort = moved.get(agent.serverPort) ?? agent.serverPort;
+      Object.assign(agent, { args, serverPort });
+    }
+  }
+
   agent(name: string): RunningAgent {
     const agent = this.agents.find((a) => a.name === name);
     if (agent === undefined) throw new Error(`no agent ${name}`);
