@@ -99,6 +99,11 @@ export interface AgentApi {
   removeRaftPeer(id: string): Promise<void>;
   /** A diagnostic snapshot of this server's Raft state (`/v1/debug/raft`); null on a client agent. */
   raftStatus(): Record<string, unknown> | null;
+  /**
+   * A digest of the whole replicated state at the applied index (`/v1/debug/loghash`): servers
+   * at the same index must agree exactly (state-machine safety). Null on a client agent.
+   */
+  stateDigest(): { index: number; hash: string } | null;
 }
 
 /** One member, as Consul's Member JSON needs it. */

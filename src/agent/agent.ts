@@ -56,6 +56,7 @@ export class Agent {
       raftConfiguration: () => api.raftConfiguration(),
       raftStatus: () => api.raftStatus(),
       removeRaftPeer: (id) => api.removeRaftPeer(id),
+      stateDigest: () => api.stateDigest(),
     };
     try {
       http = buildHttpApp({

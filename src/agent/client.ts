@@ -129,6 +129,10 @@ export class ClientAgent implements AgentApi {
     return null;
   }
 
+  stateDigest(): null {
+    return null;
+  }
+
   async removeRaftPeer(id: string): Promise<void> {
     await this.#call(RPC_METHODS.leaveCluster, { id, hop: 1 }, WRITE_TIMEOUT_MS, true);
   }

@@ -395,6 +395,10 @@ export class ServerAgent implements AgentApi {
     return this.#node.status();
   }
 
+  stateDigest(): { index: number; hash: string } {
+    return { index: this.fsm.lastAppliedIndex, hash: createHash('sha256').update(this.fsm.snapshot()).digest('hex') };
+  }
+
   async removeRaftPeer(id: string): Promise<void> {
     await this.#callLeader(RPC_METHODS.leaveCluster, { id, hop: 1 });
   }

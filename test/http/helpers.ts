@@ -84,6 +84,7 @@ export function delegate(agent: LocalAgent, overrides: Partial<AgentApi> = {}): 
     forceLeave: (node) => agent.forceLeave(node),
     raftConfiguration: () => agent.raftConfiguration(),
     removeRaftPeer: (id) => agent.removeRaftPeer(id),
+    stateDigest: () => agent.stateDigest(),
     raftStatus: () => agent.raftStatus(),
     ...overrides,
   };

@@ -152,6 +152,10 @@ export class LocalAgent implements AgentApi {
     return null;
   }
 
+  stateDigest(): { index: number; hash: string } | null {
+    return null;
+  }
+
   /** Stops the TTL timers; later writes fail. */
   close(): void {
     this.#closed = true;

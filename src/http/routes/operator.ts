@@ -76,9 +76,27 @@ async function debugRaft(agent: AgentApi, request: FastifyRequest, reply: Fastif
   return sendJson(request, reply, () => status);
 }
 
+/**
+ * `GET /v1/debug/loghash[?upTo=N]`: the applied index and a SHA-256 of the whole state there
+ * (RELIABILITY.md B1). With `upTo`, a server whose applied index differs answers 412 naming its
+ * index, so a checker compares only servers at the same point.
+ */
+async function debugLogHash(agent: AgentApi, request: FastifyRequest, reply: FastifyReply) {
+  const query = queryOf(request);
+  const upTo = query.has('upTo') ? query.get('upTo') : null;
+  if (upTo !== null && !/^\d{1,15}$/.test(upTo)) throw new BadRequestError('upTo must be a non-negative integer');
+  const digest = agent.stateDigest();
+  if (digest === null) return sendUnknownPath(reply, request.consulPath);
+  if (upTo !== null && Number(upTo) !== digest.index) {
+    return reply.code(412).type('text/plain; charset=utf-8').send(`applied index is ${digest.index}, not ${upTo}`);
+  }
+  return sendJson(request, reply, () => ({ Index: digest.index, Hash: digest.hash }));
+}
+
 /** The operator endpoint family (and Conclave's Raft debug endpoint). */
 export const operatorRoutes: FastifyPluginAsync<RouteDeps> = async (app, { agent, registry }) => {
   registerEndpoint(app, registry, '/v1/operator/raft/configuration', { GET: (request, reply) => configuration(agent, request, reply) });
   registerEndpoint(app, registry, '/v1/operator/raft/peer', { DELETE: (request, reply) => removePeer(agent, request, reply) });
   registerEndpoint(app, registry, '/v1/debug/raft', { GET: (request, reply) => debugRaft(agent, request, reply) });
+  registerEndpoint(app, registry, '/v1/debug/loghash', { GET: (request, reply) => debugLogHash(agent, request, reply) });
 };
