@@ -12,7 +12,7 @@ import { TcpTransport } from '../transport/tcp-transport.js';
 import type { AgentApi, AgentInfo, MemberInfo, QueryMeta, QueryOptions, RaftConfigurationInfo, WriteResult } from './agent-api.js';
 import { withPort } from './cluster-formation.js';
 import type { AgentConfig } from './config.js';
-import { ensureDataDir, loadNodeId } from './identity.js';
+import { agentInfo, ensureDataDir, loadNodeId } from './identity.js';
 import type { Query, QueryValue } from './queries.js';
 import { FIRST_REPORT_RETRY_MS, neverSent, packResult, resultPackr, unpackResult } from './server.js';
 
@@ -43,18 +43,7 @@ export class ClientAgent implements AgentApi {
   private constructor(config: AgentConfig, nodeId: string, log: Logger) {
     this.#config = config;
     this.#log = log;
-    this.info = {
-      nodeName: config.nodeName,
-      nodeId,
-      datacenter: config.datacenter,
-      server: false,
-      version: '1.16.4',
-      revision: 'conclave',
-      buildDate: '2026-11-27T00:00:00Z',
-      advertiseAddress: config.advertiseAddr,
-      serverPort: config.serverPort,
-      httpPort: config.httpPort,
-    };
+    this.info = agentInfo(config, nodeId, false);
     this.#servers = [...new Set([...config.retryJoin, ...config.startJoin].map(withPort))];
     this.#current = this.#servers.length > 0 ? Math.floor(Math.random() * this.#servers.length) : 0;
     this.#transport = new TcpTransport({ role: 'client', serverId: null, datacenter: config.datacenter, logger: log.child?.({ component: 'transport' }) ?? log });

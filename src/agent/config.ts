@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { ConfigError } from '../lib/errors.js';
-import { parseGoDurationMs } from '../lib/duration.js';
+import { nsToMs, parseGoDuration } from '../lib/go-duration.js';
 
 /**
  * Agent configuration: defaults, Consul's JSON config files and Consul's command-line flags,
@@ -113,8 +113,9 @@ const int = (field: keyof AgentConfig, min: number, max: number): Setter => (dra
   (draft as Record<string, unknown>)[field] = value;
 };
 const duration = (field: keyof AgentConfig): Setter => (draft, value, where) => {
-  const ms = typeof value === 'string' ? parseGoDurationMs(value) : null;
-  if (ms === null || ms < 0) throw new ConfigError(`${where}: expected a duration such as "10s" or "500ms"`);
+  const parsed = typeof value === 'string' ? parseGoDuration(value) : null;
+  if (parsed === null || !parsed.ok || parsed.ns < 0n) throw new ConfigError(`${where}: expected a duration such as "10s" or "500ms"${parsed !== null && !parsed.ok ? ` (${parsed.error})` : ''}`);
+  const ms = nsToMs(parsed.ns);
   (draft as Record<string, unknown>)[field] = ms;
 };
 const stringList = (field: keyof AgentConfig): Setter => (draft, value, where) => {

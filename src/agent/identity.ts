@@ -2,6 +2,27 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, CorruptionError } from '../lib/errors.js';
+import type { AgentInfo } from './agent-api.js';
+import type { AgentConfig } from './config.js';
+
+/** The Consul version whose HTTP API Conclave speaks (what clients see in agent/self). */
+export const CONSUL_API_VERSION = '1.16.4';
+
+/** This agent's identity as /v1/agent/self and the members list report it. */
+export function agentInfo(config: AgentConfig, nodeId: string, server: boolean): AgentInfo {
+  return {
+    nodeName: config.nodeName,
+    nodeId,
+    datacenter: config.datacenter,
+    server,
+    version: CONSUL_API_VERSION,
+    revision: 'conclave',
+    buildDate: '2026-11-27T00:00:00Z',
+    advertiseAddress: config.advertiseAddr,
+    serverPort: config.serverPort,
+    httpPort: config.httpPort,
+  };
+}
 
 /**
  * Small identity files in the data dir: the node id (Consul's `node-id`, the Raft server id) and

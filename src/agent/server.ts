@@ -24,7 +24,7 @@ import type { AgentApi, AgentInfo, MemberInfo, QueryMeta, QueryOptions, RaftConf
 import type { AgentConfig } from './config.js';
 import { ClusterFormation } from './cluster-formation.js';
 import { FsmTarget } from './fsm-target.js';
-import { ensureDataDir, loadClusterId, loadNodeId, saveClusterId } from './identity.js';
+import { agentInfo, ensureDataDir, loadClusterId, loadNodeId, saveClusterId } from './identity.js';
 import { LeaderDuties } from './leader-duties.js';
 import type { Query, QueryValue } from './queries.js';
 import { runBlockingQuery } from './queries.js';
@@ -85,18 +85,7 @@ export class ServerAgent implements AgentApi {
     this.#log = logger;
     this.#storage = storage;
     this.#clusterId = loadClusterId(config.dataDir);
-    this.info = {
-      nodeName: config.nodeName,
-      nodeId,
-      datacenter: config.datacenter,
-      server: true,
-      version: '1.16.4',
-      revision: 'conclave',
-      buildDate: '2026-11-27T00:00:00Z',
-      advertiseAddress: config.advertiseAddr,
-      serverPort: config.serverPort,
-      httpPort: config.httpPort,
-    };
+    this.info = agentInfo(config, nodeId, true);
     this.#transport = new TcpTransport({
       role: 'server',
       serverId: nodeId,

@@ -50,7 +50,7 @@ export const SESSION_LOCK_DELAY_MS_DEFAULT = 15_000;
 export const LOCK_DELAY_SECONDS_THRESHOLD_NS = 1000;
 
 /** A `?wait=`/`?max_stale=`/TTL text longer than this is not a duration (Go would overflow anyway). */
-export const DURATION_TEXT_LENGTH_MAX = 64;
+export { DURATION_TEXT_LENGTH_MAX } from '../lib/go-duration.js';
 
 /** The documentation links Consul puts in its 413 texts. */
 export const KV_MAX_VALUE_SIZE_DOC = 'https://www.consul.io/docs/agent/config/config-files#kv_max_value_size';
