@@ -19,9 +19,12 @@ export const VECTORS_DIR_ENV = 'CONCLAVE_VECTORS_DIR';
  * expected.tsv, so a missing checkout fails the tests instead of skipping them.
  */
 export function locateVectorsDirectory(cwd: string = process.cwd()): string {
-  const candidates = [path.resolve(cwd, '..', 'shared', 'linearizability-vectors')];
+  // The repository carries a copy (test/check/vectors-data, MIT data from Porcupine) so a clean
+  // clone anywhere finds them; the shared folder beside the checkout and the env var also work.
+  const candidates: string[] = [];
   const fromEnv = process.env[VECTORS_DIR_ENV];
   if (fromEnv !== undefined && fromEnv !== '') candidates.push(path.resolve(fromEnv));
+  candidates.push(path.resolve(cwd, 'test', 'check', 'vectors-data'), path.resolve(cwd, '..', 'shared', 'linearizability-vectors'));
   for (const candidate of candidates) {
     if (existsSync(path.join(candidate, 'expected.tsv'))) return candidate;
   }
