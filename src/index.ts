@@ -30,6 +30,10 @@ export interface StartAgentOptions extends Partial<AgentConfig> {
 export interface EmbeddedAgent {
   /** `http://host:port` of the HTTP API (the actual port when httpPort was 0). */
   readonly httpAddress: string;
+  /** `host:port` of the server RPC port; null for a client agent. */
+  readonly rpcAddress: string | null;
+  /** True while this agent leads the cluster. */
+  isLeader(): boolean;
   readonly config: AgentConfig;
   /** The agent seen from HTTP: the same calls the HTTP API makes (write, query, members, ...). */
   readonly api: AgentApi;
@@ -46,11 +50,125 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Embed
   const agent = await Agent.start(config, log);
   return {
     httpAddress: agent.httpAddress,
+    rpcAddress: agent.rpcAddress,
+    isLeader: () => agent.isLeader(),
     config: agent.config,
     api: agent.api,
     stopped: agent.stopped,
     close: () => agent.close(),
   };
+}
+
+export interface DevClusterOptions {
+  /** Servers (default 3). */
+  readonly servers?: number;
+  /** Client agents (default 0). */
+  readonly clients?: number;
+  /** A data directory root (one subdirectory per agent); in memory when absent. */
+  readonly dataDir?: string;
+  readonly logger?: Logger | LogLevelName;
+  /** Fields given to every agent (e.g. `sessionTtlMinMs`). */
+  readonly config?: Partial<AgentConfig>;
+}
+
+export interface DevCluster {
+  readonly servers: readonly EmbeddedAgent[];
+  readonly clients: readonly EmbeddedAgent[];
+  /** Resolves with the leader once one is elected and a write through it commits. */
+  leader(timeoutMs?: number): Promise<EmbeddedAgent>;
+  /** Stops every agent (clients first). */
+  close(): Promise<void>;
+}
+
+/**
+ * A whole cluster inside this process, for other projects' tests: `servers` servers on
+ * loopback with free ports that form a cluster (bootstrap_expect), and optional client agents.
+ *
+ * ```ts
+ * const cluster = await startDevCluster({ servers: 3 });
+ * const leader = await cluster.leader();
+ * await cluster.close();
+ * ```
+ */
+export async function startDevCluster(options: DevClusterOptions = {}): Promise<DevCluster> {
+  const serverCount = options.servers ?? 3;
+  const clientCount = options.clients ?? 0;
+  const ports = await freeLoopbackPorts(serverCount);
+  const retryJoin = ports.map((port) => `127.0.0.1:${port}`);
+  const started: EmbeddedAgent[] = [];
+  const close = async (): Promise<void> => {
+    for (const agent of [...started].reverse()) await agent.close();
+  };
+  try {
+    const servers = await Promise.all(ports.map((serverPort, k) => startAgent({
+      ...options.config,
+      server: true,
+      bootstrapExpect: serverCount,
+      retryJoin,
+      nodeName: `server-${k + 1}`,
+      bindAddr: '127.0.0.1',
+      clientAddr: '127.0.0.1',
+      httpPort: 0,
+      serverPort,
+      dataDir: options.dataDir === undefined ? null : `${options.dataDir}/server-${k + 1}`,
+      dev: options.dataDir === undefined,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    }).then((agent) => (started.push(agent), agent))));
+    const clients: EmbeddedAgent[] = [];
+    for (let k = 0; k < clientCount; k++) {
+      const client = await startAgent({
+        ...options.config,
+        server: false,
+        retryJoin,
+        nodeName: `client-${k + 1}`,
+        bindAddr: '127.0.0.1',
+        clientAddr: '127.0.0.1',
+        httpPort: 0,
+        ...(options.logger === undefined ? {} : { logger: options.logger }),
+      });
+      started.push(client);
+      clients.push(client);
+    }
+    return { servers, clients, leader: (timeoutMs) => waitForLeader(servers, timeoutMs ?? 30_000), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function waitForLeader(servers: readonly EmbeddedAgent[], timeoutMs: number): Promise<EmbeddedAgent> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const leader = servers.find((server) => server.isLeader());
+    if (leader !== undefined) {
+      try {
+        await leader.api.write({ type: 'kv-set', nowMs: 0, key: 'conclave/dev-cluster-ready', value: null, flags: 0n, verb: { kind: 'set' } });
+        return leader;
+      } catch {
+        // leadership moved on: look again
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no leader elected within ${timeoutMs} ms`);
+}
+
+/** Ports free on 127.0.0.1 right now (bound to 0, then released). */
+async function freeLoopbackPorts(count: number): Promise<number[]> {
+  const { createServer } = await import('node:net');
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+      });
+    });
+    if (!ports.includes(port)) ports.push(port);
+  }
+  return ports;
 }
 
 /** No mode given: a dev server on loopback that bootstraps itself. */

@@ -81,6 +81,16 @@ export class Agent {
     return agent;
   }
 
+  /** `host:port` of the server RPC port (what `/v1/status/leader` reports), null on a client agent. */
+  get rpcAddress(): string | null {
+    return this.api instanceof ServerAgent ? this.api.advertisedRpcAddress : null;
+  }
+
+  /** True while this agent is the Raft leader. */
+  isLeader(): boolean {
+    return this.api.raftStatus()?.['role'] === 'leader';
+  }
+
   /** `http://host:port` the HTTP API listens on. */
   get httpAddress(): string {
     return this.#httpAddress;

@@ -199,6 +199,14 @@ export class ClusterFormation {
       }
     }
     const member = node.configuration.servers.find((s) => s.id === request.id);
+    const predecessor = node.configuration.servers.find((s) => s.id !== request.id && s.address === request.address);
+    if (member === undefined && predecessor !== undefined) {
+      // A server at the same address with another id: the same machine with a wiped data
+      // directory. Its old identity can never come back, so it goes first (Consul's leader
+      // removes a dead server replaced by a new one the same way).
+      this.#log.info({ old: predecessor.id, new: request.id, address: request.address }, 'replacing a server whose data was wiped');
+      await node.changeMembership({ type: 'remove', id: predecessor.id });
+    }
     if (member === undefined) {
       this.#log.info({ server: request.id, address: request.address }, 'adding a server as non-voter');
       this.#server.learnPeerAddress(request.id, request.address);

@@ -56,6 +56,10 @@ export interface AgentConfig {
   /** Consul's rpc_hold_timeout: how long a request waits for a leader before failing. */
   readonly rpcHoldTimeoutMs: number;
   readonly kvMaxValueSize: number;
+  /** Leave the cluster gracefully on SIGTERM (Consul: false for servers, true for clients). */
+  readonly leaveOnTerminate: boolean;
+  /** Do not leave on SIGINT (Consul: true for servers, false for clients). */
+  readonly skipLeaveOnInterrupt: boolean;
 }
 
 export const DEFAULT_CONFIG: AgentConfig = {
@@ -88,6 +92,8 @@ export const DEFAULT_CONFIG: AgentConfig = {
   nodeTimeoutMs: 10_000,
   rpcHoldTimeoutMs: 7000,
   kvMaxValueSize: 512 * 1024,
+  leaveOnTerminate: false,
+  skipLeaveOnInterrupt: true,
 };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends readonly (infer U)[] ? U[] : T[K] };
@@ -164,6 +170,8 @@ const KEYS: Readonly<Record<string, Setter>> = {
   node_timeout: duration('nodeTimeoutMs'),
   rpc_hold_timeout: duration('rpcHoldTimeoutMs'),
   kv_max_value_size: int('kvMaxValueSize', 1, 16 * 1024 * 1024),
+  leave_on_terminate: bool('leaveOnTerminate'),
+  skip_leave_on_interrupt: bool('skipLeaveOnInterrupt'),
   node_meta: (draft, value, where) => {
     if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every((v) => typeof v === 'string')) {
       throw new ConfigError(`${where}: expected an object of string values`);
@@ -195,8 +203,6 @@ const CONSUL_KEYS_TOLERATED: Readonly<Record<string, (value: unknown, draft: Dra
   encrypt: () => 'gossip encryption is not supported (Conclave has no gossip layer); remove "encrypt"',
   verify_incoming: (value) => (value === false ? null : 'TLS is not supported yet; verify_incoming must be false'),
   verify_outgoing: (value) => (value === false ? null : 'TLS is not supported yet; verify_outgoing must be false'),
-  leave_on_terminate: () => null,
-  skip_leave_on_interrupt: () => null,
   disable_update_check: () => null,
   enable_debug: () => null,
   telemetry: () => null,
@@ -378,7 +384,9 @@ export function loadAgentConfig(argv: readonly string[], overrides: Partial<Agen
 
 /** Fills defaults and checks relations between values (hashicorp/raft's ValidateConfig). */
 export function finishConfig(draft: Draft | Partial<AgentConfig>): AgentConfig {
-  const merged = { ...DEFAULT_CONFIG, ...draft } as Mutable<AgentConfig>;
+  // Consul's defaults differ by mode: clients leave on SIGTERM and SIGINT, servers on neither.
+  const server = draft.server ?? DEFAULT_CONFIG.server;
+  const merged = { ...DEFAULT_CONFIG, leaveOnTerminate: !server, skipLeaveOnInterrupt: server, ...draft } as Mutable<AgentConfig>;
   if (merged.advertiseAddr === '') merged.advertiseAddr = merged.bindAddr === '0.0.0.0' ? '127.0.0.1' : merged.bindAddr;
   validateConfig(merged);
   return merged;

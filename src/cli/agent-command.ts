@@ -3,6 +3,27 @@ import { loadAgentConfig } from '../agent/config.js';
 import { ConfigError, CorruptionError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 
+/** What `conclave agent` prints once it listens: where, and how to try it (Consul prints the same kind). */
+function banner(agent: Agent): string {
+  const config = agent.config;
+  const lines = [
+    '==> Conclave agent running!',
+    `           Version: 0.1.0 (Consul API 1.16)`,
+    `         Node name: ${config.nodeName}`,
+    `        Datacenter: ${config.datacenter}`,
+    `            Server: ${config.server}${config.server ? ` (bootstrap: ${config.bootstrap}, bootstrap_expect: ${config.bootstrapExpect})` : ''}`,
+    `       Client Addr: ${agent.httpAddress} (HTTP)`,
+    ...(config.server ? [`      Cluster Addr: ${config.advertiseAddr}:${config.serverPort} (RPC)`] : []),
+    `          Data dir: ${config.dataDir ?? '(in memory)'}`,
+    '',
+    '==> Try it:',
+    `    curl -X PUT -d hello ${agent.httpAddress}/v1/kv/greeting`,
+    `    curl ${agent.httpAddress}/v1/kv/greeting?raw`,
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
 /**
  * `conclave agent [flags]`: runs an agent until SIGINT/SIGTERM. Configuration errors and corrupt
  * data stop start-up with a message and a non-zero exit status.
@@ -38,13 +59,18 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     process.stderr.write(`==> Error: ${(error as Error).message}\n`);
     return 1;
   }
+  process.stdout.write(banner(agent));
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = (signal: 'SIGINT' | 'SIGTERM'): void => {
       if (stopping) return;
       stopping = true;
-      log.info({ signal }, 'caught signal, shutting down');
-      agent.close().then(resolve, (error: unknown) => {
+      // Consul's defaults: a client agent leaves on either signal; a server on neither, unless
+      // leave_on_terminate / skip_leave_on_interrupt say otherwise.
+      const leave = signal === 'SIGTERM' ? config.leaveOnTerminate : !config.skipLeaveOnInterrupt;
+      log.info({ signal, leave }, 'caught signal, shutting down');
+      const leaving = leave ? agent.api.leave().catch((error: unknown) => log.warn({ err: error }, 'graceful leave failed')) : Promise.resolve();
+      leaving.then(() => agent.close()).then(resolve, (error: unknown) => {
         log.error({ err: error }, 'error while shutting down');
         resolve();
       });

@@ -27,3 +27,31 @@ t.test('startAgent() also takes Consul flags, and a persisted data dir survives 
   t.equal(second.config.nodeName, 'embedded');
   t.equal(await (await request(`${second.httpAddress}/v1/kv/kept?raw`)).body.text(), 'yes', 'the value came back from disk');
 });
+
+t.test('startDevCluster() runs a 3-server cluster in-process; everything shuts down cleanly', async (t) => {
+  const { startDevCluster } = await import('../../src/index.js');
+  const resources = (): Record<string, number> => {
+    const counts: Record<string, number> = {};
+    for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
+    return counts;
+  };
+  const before = resources();
+  const cluster = await startDevCluster({ servers: 3, clients: 1, logger: 'silent' });
+  const leader = await cluster.leader();
+  t.ok(leader.isLeader());
+  t.match(leader.rpcAddress, /^127\.0\.0\.1:\d+$/);
+  t.equal(cluster.servers.filter((server) => server.isLeader()).length, 1, 'exactly one leader');
+  const follower = cluster.servers.find((server) => !server.isLeader());
+  t.equal(await (await request(`${follower?.httpAddress}/v1/kv/in-process`, { method: 'PUT', body: 'yes' })).body.text(), 'true');
+  const client = cluster.clients[0];
+  t.equal(client?.rpcAddress, null, 'a client agent has no RPC address');
+  t.equal(await (await request(`${client?.httpAddress}/v1/kv/in-process?raw&consistent`)).body.text(), 'yes', 'read through the client agent');
+  const leaderAddress = JSON.parse(await (await request(`${client?.httpAddress}/v1/status/leader`)).body.text()) as string;
+  t.equal(leaderAddress, leader.rpcAddress, 'status/leader names the leader\'s RPC address');
+  await cluster.close();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const after = resources();
+  for (const kind of ['TCPSocketWrap', 'TCPServerWrap', 'Timeout', 'FSReqCallback']) {
+    t.ok((after[kind] ?? 0) <= (before[kind] ?? 0), `no leaked ${kind} (${before[kind] ?? 0} before, ${after[kind] ?? 0} after)`);
+  }
+});
