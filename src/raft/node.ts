@@ -331,7 +331,11 @@ export class RaftNode {
    * that looks valid in ticks may have run out in real time (the zombie-leader case).
    */
   #leaseUsable(): boolean {
-    if (!this.#core.isLeaseValid()) return false;
+    // Ticks owed but not yet stepped into the core (#onTimer ran, the turn has not) mean the
+    // core's view of time is behind: after a pause the timer fires before the HTTP request is
+    // read, moves #lastTickAt to now, and only the next turn counts the ticks. Found by the
+    // zombie-leader test (test/faults/bug-lease-after-pause.test.ts).
+    if (this.#pendingTicks > 0 || !this.#core.isLeaseValid()) return false;
     return performance.now() - this.#lastTickAt < this.#options.tickMs * 1.5;
   }
 
