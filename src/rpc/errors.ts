@@ -21,7 +21,7 @@ const PREFIX = 'rpc error making call: ';
 
 export function fromRpcError(error: unknown): AgentError {
   if (!(error instanceof RpcError)) {
-    return withOutcome(new InternalError(`${PREFIX}${error instanceof Error ? error.message : String(error)}`), 'unknown');
+    return new UnknownOutcomeError(`${PREFIX}${error instanceof Error ? error.message : String(error)}`);
   }
   const message = error.message.startsWith(PREFIX) ? error.message : `${PREFIX}${error.message}`;
   const notApplied = (e: AgentError): AgentError => withOutcome(e, 'not-applied');
@@ -44,8 +44,11 @@ export function fromRpcError(error: unknown): AgentError {
     case 'ERR_RPC_NO_HANDLER':
       return notApplied(new InternalError(message));
     default: {
-      const outcome: WriteOutcome = error.remote ? 'not-applied' : 'unknown';
-      return withOutcome(new InternalError(error.remote ? error.message : message), outcome);
+      // Lost in transit after it was sent: the outcome is unknown, and it must stay unknown
+      // across further hops, so the error carries ERR_WRITE_UNKNOWN as its code.
+      if (!error.remote) return new UnknownOutcomeError(message);
+      const outcome: WriteOutcome = 'not-applied';
+      return withOutcome(new InternalError(error.message), outcome);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { TERM_MAX } from '../raft/core/limits.js';
 import { assertNever } from '../lib/assert.js';
 import type {
   AppendEntries,
@@ -55,6 +56,8 @@ export function validateMessage(value: unknown): Message {
     to: readIdentifier(fields, 'to', messageType),
     term: readUint(fields, 'term', messageType),
   };
+  // A term no real cluster reaches: a forgery; taking it would end in an overflowing term.
+  if (common.term > TERM_MAX) invalid(`${messageType}.term`, `at most ${TERM_MAX}`);
   switch (messageType) {
     case 'RequestVote':
       return readRequestVote(fields, common);

@@ -27,5 +27,12 @@ export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 /** Committed entries handed out per Ready; the rest come in the next one (bounds a turn's work). */
 export const COMMITTED_BATCH_BYTES_MAX = 8 * 1024 * 1024;
 
+/**
+ * The highest term the core accepts. Terms grow by one per election: 2^48 is beyond any real
+ * cluster's life, and far enough below 2^53 that term + 1 stays exact. A message claiming more
+ * is a forgery or a bug and is dropped (a forged 2^53 − 1 once stopped a server for good).
+ */
+export const TERM_MAX = 2 ** 48;
+
 /** Reads waiting for leadership confirmation; beyond this, readIndex refuses. */
 export const PENDING_READS_MAX = 65536;

@@ -2,7 +2,7 @@ import { assert, assertNever } from '../../lib/assert.js';
 import type { Prng } from '../../lib/prng.js';
 import type { RaftConfig, RaftLogger } from './config.js';
 import { silentRaftLogger } from './config.js';
-import { COMMITTED_BATCH_BYTES_MAX, PENDING_READS_MAX, SNAPSHOT_BYTES_MAX } from './limits.js';
+import { COMMITTED_BATCH_BYTES_MAX, PENDING_READS_MAX, SNAPSHOT_BYTES_MAX, TERM_MAX } from './limits.js';
 import { RaftLog } from './log.js';
 import type {
   AppendEntries,
@@ -291,6 +291,10 @@ export class RaftCore {
   /** Handles one message from a peer. Messages for others, or from stale terms, are dropped. */
   step(message: Message): void {
     if (message.to !== this.id || message.from === this.id) return;
+    if (message.term > TERM_MAX) {
+      this.#logger.warn({ from: message.from, term: message.term }, 'dropping a message with an impossible term');
+      return;
+    }
     if (message.term > this.#term) {
       if (!this.#stepHigherTerm(message)) return;
     } else if (message.term < this.#term) {
