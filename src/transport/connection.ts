@@ -261,8 +261,11 @@ export class Connection {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    // A microtask runs once the current turn (e.g. the driver's loop over ready.messages) is done.
-    queueMicrotask(() => this.#flush());
+    // setImmediate runs after this event-loop pass has handled all its I/O: every frame queued by
+    // every callback of the pass (RPC replies to many requests, several Readies) goes out in one
+    // writev. A syscall per frame was ~15% of a busy leader's CPU; this adds no waiting beyond
+    // the current pass.
+    setImmediate(() => this.#flush());
   }
 
   #flush(): void {

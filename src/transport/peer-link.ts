@@ -217,9 +217,9 @@ export class PeerLink {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    // Every frame queued in this turn (the driver sends a Ready's messages in one loop) goes out
-    // in one corked write.
-    queueMicrotask(() => this.#flush());
+    // Every frame queued in this event-loop pass (all the Readies of the driver's turns, all
+    // heartbeats) goes out in one corked write; see Connection.#scheduleFlush.
+    setImmediate(() => this.#flush());
   }
 
   #flush(): void {
