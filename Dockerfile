@@ -22,7 +22,7 @@ RUN if [ -n "$NPM_CAFILE" ]; then export NPM_CONFIG_CAFILE="$NPM_CAFILE"; fi \
  && rm -rf /root/.npm
 COPY src ./src
 COPY docker ./docker
-RUN npx tsc -p tsconfig.json \
+RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund --loglevel=warn \
  && mkdir -p /out/app/build /out/app/docker /out/data \
  && cp -a package.json node_modules /out/app/ \

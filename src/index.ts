@@ -110,6 +110,7 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
       clientAddr: '127.0.0.1',
       httpPort: 0,
       serverPort,
+      dnsPort: 0,
       dataDir: options.dataDir === undefined ? null : `${options.dataDir}/server-${k + 1}`,
       dev: options.dataDir === undefined,
       ...(options.logger === undefined ? {} : { logger: options.logger }),
@@ -124,6 +125,7 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
         bindAddr: '127.0.0.1',
         clientAddr: '127.0.0.1',
         httpPort: 0,
+        dnsPort: 0,
         ...(options.logger === undefined ? {} : { logger: options.logger }),
       });
       started.push(client);

@@ -73,7 +73,7 @@ export async function startConclaveCluster(options: ConclaveClusterOptions = {})
     mkdirSync(dataDir, { recursive: true });
     const args = [
       main, 'agent', '-server', '-node', name, '-data-dir', dataDir,
-      '-bind', '127.0.0.1', '-client', '127.0.0.1',
+      '-bind', '127.0.0.1', '-client', '127.0.0.1', '-dns-port', '0',
       '-http-port', String(ports[index]), '-server-port', String(serverPort(index)),
       '-bootstrap-expect', String(SERVER_COUNT), ...retryJoin,
     ];

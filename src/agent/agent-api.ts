@@ -1,6 +1,7 @@
 import type { Command } from '../state/commands.js';
 import type { ApplyResult } from '../state/fsm.js';
 import type { Session } from '../state/sessions.js';
+import type { LocalState } from './local-state.js';
 
 /**
  * What the HTTP layer asks of an agent, whatever its mode. A server answers from its own Raft
@@ -64,6 +65,11 @@ export interface AgentInfo {
 export interface AgentApi {
   readonly info: AgentInfo;
   /**
+   * The services and checks registered with this agent (`/v1/agent/service*`, `/v1/agent/check*`):
+   * answered locally, whatever the mode; they reach the catalog through anti-entropy.
+   */
+  readonly local: LocalState;
+  /**
    * Commits `command` through Raft (via the leader) and returns its result once applied. The
    * leader stamps `nowMs`. On failure the thrown error has an `outcome: WriteOutcome` property.
    */
@@ -97,6 +103,15 @@ export interface AgentApi {
    * leader looks is a no-op.
    */
   removeRaftPeer(id: string): Promise<void>;
+  /**
+   * `/v1/operator/raft/transfer-leader[?id=]`: hands leadership to `id` (or to the most
+   * up-to-date voter) and resolves once another server leads; throws if that does not happen.
+   */
+  transferLeader(id: string | null): Promise<void>;
+  /** `GET /v1/snapshot`: the whole state as an archive (from the leader unless `stale`). */
+  snapshotSave(stale: boolean): Promise<{ index: number; archive: Uint8Array }>;
+  /** `PUT /v1/snapshot`: replaces the whole state, on every server, through the log. */
+  snapshotRestore(archive: Uint8Array): Promise<void>;
   /** A diagnostic snapshot of this server's Raft state (`/v1/debug/raft`); null on a client agent. */
   raftStatus(): Record<string, unknown> | null;
   /**

@@ -2,6 +2,7 @@ import { writeFileSync, rmSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../lib/logger.js';
 import { buildHttpApp } from '../http/app.js';
+import { DnsServer } from '../dns/dns-server.js';
 import type { AgentApi } from './agent-api.js';
 import type { AgentConfig } from './config.js';
 import { ClientAgent } from './client.js';
@@ -16,6 +17,7 @@ export class Agent {
   readonly api: AgentApi & { close(): Promise<void> };
   readonly #http: FastifyInstance;
   readonly #log: Logger;
+  #dns: DnsServer | null = null;
   #httpAddress = '';
   #closed = false;
   #resolveStopped: () => void = () => undefined;
@@ -44,6 +46,7 @@ export class Agent {
     };
     const exposed: AgentApi = {
       info: api.info,
+      local: api.local,
       write: (command, signal) => api.write(command, signal),
       query: (query, options) => api.query(query, options),
       renewSession: (id, signal) => api.renewSession(id, signal),
@@ -56,13 +59,16 @@ export class Agent {
       raftConfiguration: () => api.raftConfiguration(),
       raftStatus: () => api.raftStatus(),
       removeRaftPeer: (id) => api.removeRaftPeer(id),
+      transferLeader: (id) => api.transferLeader(id),
+      snapshotSave: (stale) => api.snapshotSave(stale),
+      snapshotRestore: (archive) => api.snapshotRestore(archive),
       stateDigest: () => api.stateDigest(),
     };
     try {
       http = buildHttpApp({
         agent: exposed,
         logger: log.child?.({ component: 'http' }) ?? log,
-        options: { sessionTtlMinMs: config.sessionTtlMinMs, kvMaxValueSize: config.kvMaxValueSize },
+        options: { sessionTtlMinMs: config.sessionTtlMinMs, kvMaxValueSize: config.kvMaxValueSize, ui: config.ui },
       });
     } catch (error) {
       await api.close();
@@ -76,6 +82,7 @@ export class Agent {
       await api.close();
       throw error;
     }
+    agent.#dns = await startDns(config, exposed, log);
     if (config.pidFile !== null) writeFileSync(config.pidFile, `${process.pid}\n`);
     log.info({ http: agent.#httpAddress, node: config.nodeName, server: config.server, datacenter: config.datacenter }, 'agent started');
     return agent;
@@ -91,6 +98,11 @@ export class Agent {
     return this.api.raftStatus()?.['role'] === 'leader';
   }
 
+  /** The DNS port (UDP and TCP), or null when DNS is off or could not listen. */
+  get dnsPort(): number | null {
+    return this.#dns?.port ?? null;
+  }
+
   /** `http://host:port` the HTTP API listens on. */
   get httpAddress(): string {
     return this.#httpAddress;
@@ -99,10 +111,29 @@ export class Agent {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#dns?.close();
     await this.#http.close();
     await this.api.close();
     if (this.config.pidFile !== null) rmSync(this.config.pidFile, { force: true });
     this.#log.info({}, 'agent stopped');
     this.#resolveStopped();
+  }
+}
+
+/**
+ * Starts DNS on client_addr when `dnsPort` > 0. A port that cannot be bound (several agents on
+ * one host all defaulting to 8600) is logged as an error and the agent runs without DNS, where
+ * Consul would refuse to start: HTTP and Raft matter more than DNS to every existing deployment.
+ */
+async function startDns(config: AgentConfig, agent: AgentApi, log: Logger): Promise<DnsServer | null> {
+  if (config.dnsPort <= 0) return null;
+  const logger = log.child?.({ component: 'dns' }) ?? log;
+  try {
+    const server = await DnsServer.start({ agent, logger, host: config.clientAddr, port: config.dnsPort });
+    logger.info({ address: `${config.clientAddr}:${server.port}` }, 'DNS listening on UDP and TCP');
+    return server;
+  } catch (error) {
+    logger.error({ err: error, port: config.dnsPort }, 'DNS could not listen: this agent runs without DNS (set ports.dns or -dns-port, -1 to disable)');
+    return null;
   }
 }

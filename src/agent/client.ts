@@ -15,6 +15,9 @@ import type { AgentConfig } from './config.js';
 import { agentInfo, ensureDataDir, loadNodeId } from './identity.js';
 import type { Query, QueryValue } from './queries.js';
 import { FIRST_REPORT_RETRY_MS, neverSent, packResult, resultPackr, unpackResult } from './server.js';
+// Services issue: this agent's services and checks, and their anti-entropy sync.
+import { LocalState } from './local-state.js';
+import { ServiceSyncer, parseReportReply } from './service-sync.js';
 
 /**
  * Client mode: no Raft and no data. Every call goes over RPC to a server (which forwards to the
@@ -29,6 +32,9 @@ const SERVERS_MAX = 64;
 
 export class ClientAgent implements AgentApi {
   readonly info: AgentInfo;
+  /** Services issue: the services and checks registered with this agent. */
+  readonly local: LocalState;
+  readonly #sync: ServiceSyncer;
   readonly #config: AgentConfig;
   readonly #log: Logger;
   readonly #transport: TcpTransport;
@@ -39,6 +45,8 @@ export class ClientAgent implements AgentApi {
   #peersTimer: NodeJS.Timeout | null = null;
   #reported = false;
   #closed = false;
+  /** Services issue: set once leave() starts, so no periodic report re-registers the node afterwards. */
+  #leaving = false;
 
   private constructor(config: AgentConfig, nodeId: string, log: Logger) {
     this.#config = config;
@@ -46,6 +54,9 @@ export class ClientAgent implements AgentApi {
     this.info = agentInfo(config, nodeId, false);
     this.#servers = [...new Set([...config.retryJoin, ...config.startJoin].map(withPort))];
     this.#current = this.#servers.length > 0 ? Math.floor(Math.random() * this.#servers.length) : 0;
+    this.local = new LocalState({ nodeName: config.nodeName, dataDir: config.dataDir, enableScriptChecks: config.enableScriptChecks, logger: log });
+    this.#sync = new ServiceSyncer(this.local);
+    this.local.onChange(() => void this.#report(false));
     this.#transport = new TcpTransport({ role: 'client', serverId: null, datacenter: config.datacenter, logger: log.child?.({ component: 'transport' }) ?? log });
   }
 
@@ -103,6 +114,7 @@ export class ClientAgent implements AgentApi {
   }
 
   async leave(): Promise<void> {
+    this.#leaving = true;
     await this.#report(true);
   }
 
@@ -122,6 +134,19 @@ export class ClientAgent implements AgentApi {
     return null;
   }
 
+  async transferLeader(id: string | null): Promise<void> {
+    await this.#call(RPC_METHODS.transferLeader, { id: id ?? '', hop: 1 }, WRITE_TIMEOUT_MS, true);
+  }
+
+  async snapshotSave(stale: boolean): Promise<{ index: number; archive: Uint8Array }> {
+    void stale; // a client agent holds no state: the server it reaches takes the snapshot from its leader
+    return unpackResult(await this.#call(RPC_METHODS.snapshotSave, { hop: 1 }, WRITE_TIMEOUT_MS, false)) as { index: number; archive: Uint8Array };
+  }
+
+  async snapshotRestore(archive: Uint8Array): Promise<void> {
+    await this.#call(RPC_METHODS.snapshotRestore, { archive, hop: 1 }, WRITE_TIMEOUT_MS * 4, true);
+  }
+
   async removeRaftPeer(id: string): Promise<void> {
     await this.#call(RPC_METHODS.leaveCluster, { id, hop: 1 }, WRITE_TIMEOUT_MS, true);
   }
@@ -131,6 +156,7 @@ export class ClientAgent implements AgentApi {
     this.#closed = true;
     if (this.#reportTimer !== null) clearInterval(this.#reportTimer);
     if (this.#peersTimer !== null) clearInterval(this.#peersTimer);
+    await this.local.close();
     await this.#transport.close();
   }
 
@@ -160,6 +186,7 @@ export class ClientAgent implements AgentApi {
   }
 
   async #report(leaving: boolean): Promise<void> {
+    if (this.#leaving && !leaving) return;
     if (this.#closed && !leaving) return;
     const report: StatusReport = {
       node: this.info.nodeName,
@@ -169,10 +196,14 @@ export class ClientAgent implements AgentApi {
       meta: { ...this.#config.nodeMeta },
       server: false,
       leaving,
+      // Services issue: anti-entropy fields (service-sync.ts).
+      ...(leaving ? {} : this.#sync.fields()),
     };
     try {
-      await this.#call(RPC_METHODS.report, { ...report, hop: 1 }, CALL_MARGIN_MS, false);
+      const reply = parseReportReply(await this.#call(RPC_METHODS.report, { ...report, hop: 1 }, CALL_MARGIN_MS, false));
       this.#reported = true;
+      // Services issue: the leader asked for our services and checks; send them now.
+      if (!leaving && this.#sync.onReply(report, reply)) void this.#report(false);
     } catch (error) {
       this.#log.debug({ err: error }, 'status report not delivered');
       if (!this.#reported && !leaving) setTimeout(() => void this.#report(false), FIRST_REPORT_RETRY_MS).unref();

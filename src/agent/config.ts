@@ -35,6 +35,10 @@ export interface AgentConfig {
   readonly clientAddr: string;
   readonly httpPort: number;
   readonly serverPort: number;
+  /** DNS on UDP and TCP (Consul's `ports.dns`, `-dns-port`); 0 or -1 disables it. */
+  readonly dnsPort: number;
+  /** Consul's `enable_script_checks`: whether checks may run programs (`Args`). */
+  readonly enableScriptChecks: boolean;
   readonly logLevel: LogLevel;
   readonly logJson: boolean;
   readonly ui: boolean;
@@ -77,6 +81,8 @@ export const DEFAULT_CONFIG: AgentConfig = {
   clientAddr: '127.0.0.1',
   httpPort: 8500,
   serverPort: 8300,
+  dnsPort: 8600,
+  enableScriptChecks: false,
   logLevel: 'info',
   logJson: false,
   ui: false,
@@ -132,7 +138,7 @@ const stringList = (field: keyof AgentConfig): Setter => (draft, value, where) =
 const PORT_KEYS: Readonly<Record<string, Setter | 'ignore-if-negative'>> = {
   http: int('httpPort', 0, 65535),
   server: int('serverPort', 0, 65535),
-  dns: 'ignore-if-negative',
+  dns: int('dnsPort', -1, 65535),
   serf_lan: 'ignore-if-negative',
   serf_wan: 'ignore-if-negative',
   grpc: 'ignore-if-negative',
@@ -170,6 +176,7 @@ const KEYS: Readonly<Record<string, Setter>> = {
   node_timeout: duration('nodeTimeoutMs'),
   rpc_hold_timeout: duration('rpcHoldTimeoutMs'),
   kv_max_value_size: int('kvMaxValueSize', 1, 16 * 1024 * 1024),
+  enable_script_checks: bool('enableScriptChecks'),
   leave_on_terminate: bool('leaveOnTerminate'),
   skip_leave_on_interrupt: bool('skipLeaveOnInterrupt'),
   node_meta: (draft, value, where) => {
@@ -207,7 +214,9 @@ const CONSUL_KEYS_TOLERATED: Readonly<Record<string, (value: unknown, draft: Dra
   enable_debug: () => null,
   telemetry: () => null,
   ui_config: (value) => (isObject(value) ? null : 'ui_config must be an object'),
-  enable_script_checks: (value) => (value === false ? null : 'script checks are not supported yet; enable_script_checks must be false'),
+  // Services and checks come only from the HTTP API here (never from config files), so the
+  // local-only switch has nothing to enable; `enable_script_checks` is the one that counts.
+  enable_local_script_checks: (value) => (typeof value === 'boolean' ? null : 'enable_local_script_checks must be true or false'),
 };
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -290,6 +299,7 @@ const FLAGS: Readonly<Record<string, { kind: FlagKind; key: string }>> = {
   ui: { kind: 'bool', key: 'ui' },
   'http-port': { kind: 'value', key: 'ports.http' },
   'server-port': { kind: 'value', key: 'ports.server' },
+  'dns-port': { kind: 'value', key: 'ports.dns' },
   'data-dir': { kind: 'value', key: 'data_dir' },
   node: { kind: 'value', key: 'node_name' },
   'node-id': { kind: 'value', key: 'node_id' },
@@ -301,7 +311,7 @@ const FLAGS: Readonly<Record<string, { kind: FlagKind; key: string }>> = {
   'log-json': { kind: 'bool', key: 'log_json' },
 };
 
-const NUMERIC_FLAG_KEYS = new Set(['bootstrap_expect', 'ports.http', 'ports.server']);
+const NUMERIC_FLAG_KEYS = new Set(['bootstrap_expect', 'ports.http', 'ports.server', 'ports.dns']);
 
 interface ParsedFlags {
   readonly object: Record<string, unknown>;
@@ -341,7 +351,8 @@ export function parseAgentFlags(argv: readonly string[]): ParsedFlags {
     }
     let parsed: unknown = value;
     if (NUMERIC_FLAG_KEYS.has(flag.key)) {
-      if (!/^\d+$/.test(value)) throw new ConfigError(`invalid value "${value}" for -${name}: expected a number`);
+      // -1 disables a port (Consul's `-dns-port=-1`).
+      if (!/^(\d+|-1)$/.test(value)) throw new ConfigError(`invalid value "${value}" for -${name}: expected a number`);
       parsed = Number(value);
     }
     if (flag.key.startsWith('ports.')) ports[flag.key.slice(6)] = parsed;
@@ -403,4 +414,5 @@ export function validateConfig(config: AgentConfig): void {
   if (config.sessionTtlMinMs <= 0 || config.sessionTtlMinMs > 24 * 3600 * 1000) throw new ConfigError('session_ttl_min: must be between 1ns and 24h');
   if (config.nodeTimeoutMs < 2 * config.reportIntervalMs) throw new ConfigError('node_timeout: must be at least twice report_interval');
   if (config.httpPort !== 0 && config.httpPort === config.serverPort && config.clientAddr === config.bindAddr) throw new ConfigError('ports.http and ports.server must differ');
+  if (config.dnsPort > 0 && config.dnsPort === config.httpPort) throw new ConfigError('ports.dns and ports.http must differ (both listen on client_addr over TCP)');
 }

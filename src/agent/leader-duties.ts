@@ -5,6 +5,9 @@ import type { ApplyResult } from '../state/fsm.js';
 import type { Session } from '../state/sessions.js';
 import type { StatusReport } from '../rpc/methods.js';
 import type { ServerAgent } from './server.js';
+// Services issue: anti-entropy of agents' services and checks (see #syncServices).
+import { catalogViewOf, hashNodeServices } from './service-sync.js';
+import type { ReportReply } from './service-sync.js';
 
 /**
  * What only the leader does, and restarts from scratch whenever it becomes leader:
@@ -82,7 +85,15 @@ export class LeaderDuties {
 
   /** Sees every applied command's result on this server; only acts while leading. */
   onApplied(_entry: Entry, result: ApplyResult): void {
-    if (!this.#active || this.#monitor === null || result.kind !== 'session') return;
+    if (!this.#active || this.#monitor === null) return;
+    if (result.kind === 'restored') {
+      // A restored snapshot brings other sessions: every timer starts again at full length.
+      for (const timer of this.#sessionTimers.values()) clearTimeout(timer);
+      this.#sessionTimers.clear();
+      for (const { id, ttlNs } of this.#server.fsm.sessionsWithTtl()) this.#armSession(id, ttlNs);
+      return;
+    }
+    if (result.kind !== 'session') return;
     const session = this.#server.fsm.sessionsWithTtl().find((s) => s.id === result.id);
     if (session !== undefined) this.#armSession(session.id, session.ttlNs);
   }
@@ -107,13 +118,37 @@ export class LeaderDuties {
     await this.#propose({ type: 'session-destroy', nowMs: 0, id }, `session ${id}`);
   }
 
-  /** A status report reached the leader: note it, and write the node only if something changed. */
-  async onReport(report: StatusReport): Promise<void> {
+  /**
+   * A status report reached the leader: note it, write the node only if something changed, then
+   * its services and checks (anti-entropy). The reply tells the agent whether the catalog holds
+   * what it reported.
+   */
+  async onReport(report: StatusReport): Promise<ReportReply> {
     this.#lastHeard.set(report.node, Date.now());
     if (report.leaving) {
       if (this.#server.fsm.getNode(report.node) !== undefined) await this.#propose({ type: 'node-deregister', nowMs: 0, node: report.node }, `node ${report.node}`);
-      return;
+      return { servicesInSync: null };
     }
+    await this.#registerNode(report);
+    return this.#syncServices(report);
+  }
+
+  /**
+   * Services issue: compares the catalog's services and checks of the node with the report's
+   * hash; when they differ and the report carries the agent's view, writes it (`node-sync`).
+   * Without a view the agent is told to send it (servicesInSync false).
+   */
+  async #syncServices(report: StatusReport): Promise<ReportReply> {
+    if (report.servicesHash === undefined) return { servicesInSync: null };
+    const fsm = this.#server.fsm;
+    if (hashNodeServices(catalogViewOf(fsm, report.node)) === report.servicesHash) return { servicesInSync: true };
+    if (report.sync === undefined || fsm.getNode(report.node) === undefined) return { servicesInSync: false };
+    await this.#propose({ type: 'node-sync', nowMs: 0, node: report.node, services: report.sync.services, checks: report.sync.checks }, `services ${report.node}`);
+    return { servicesInSync: hashNodeServices(catalogViewOf(fsm, report.node)) === report.servicesHash };
+  }
+
+  /** Writes the node (and a passing serfHealth) when the report differs from the catalog. */
+  async #registerNode(report: StatusReport): Promise<void> {
     const fsm = this.#server.fsm;
     const node = fsm.getNode(report.node);
     const check = fsm.getCheck(report.node, SERF_CHECK_ID);

@@ -8,7 +8,7 @@
  * answers (locally, or after forwarding) and knows nothing about HTTP.
  */
 import { assert, assertNever } from '../lib/assert.js';
-import type { CatalogNode, HealthCheck } from '../state/catalog.js';
+import type { CatalogNode, CatalogService, HealthCheck } from '../state/catalog.js';
 import type { HealthStatus, TxnKvOp } from '../state/commands.js';
 import { HEALTH_STATUSES } from '../state/commands.js';
 import type { IndexedRead, StateMachine } from '../state/fsm.js';
@@ -88,9 +88,8 @@ export interface CatalogNodesQuery {
 }
 
 /**
- * `GET /v1/catalog/services`: service name → unique tags. There is no services table yet, so
- * this is always `{}` (Consul's `consul` service of the servers arrives with services); it
- * blocks on the nodes table meanwhile.
+ * `GET /v1/catalog/services`: service name → its instances' unique tags (sorted; Consul's order
+ * is a Go map's). With a node-meta filter only instances on matching nodes count.
  */
 export interface CatalogServicesQuery {
   readonly kind: 'catalog-services';
@@ -98,17 +97,47 @@ export interface CatalogServicesQuery {
 }
 
 /**
- * `GET /v1/catalog/service/<s>` and `/v1/health/service/<s>`: the instances of a service. No
- * services table yet: always [] (typed as the empty tuple, so adding services makes the
- * compiler point at every reader). Blocks on the nodes and checks tables, as Consul's
- * health/service index covers nodes, services and checks.
+ * `GET /v1/catalog/service/<s>[?tag=]`: the instances with their nodes, sorted by node then
+ * service ID. An instance must have every tag (compared case-insensitively, as Consul does).
+ */
+export interface CatalogServiceQuery {
+  readonly kind: 'catalog-service';
+  readonly service: string;
+  readonly tags?: readonly string[];
+  readonly nodeMeta?: NodeMetaFilter;
+}
+
+/**
+ * `/v1/health/service/<s>[?tag=][&passing]` and DNS: the instances with their nodes and checks
+ * (the node's checks, serfHealth first, then the service's). `passing` drops every instance with
+ * any check not passing, warnings and maintenance included.
  */
 export interface ServiceInstancesQuery {
   readonly kind: 'service-instances';
   readonly service: string;
+  readonly tags?: readonly string[];
+  readonly passing?: boolean;
+  readonly nodeMeta?: NodeMetaFilter;
 }
 
-/** `GET /v1/catalog/node/<node>`: the node, or null (Consul answers `200 null`). */
+/** One instance of a service and the node it runs on. */
+export interface ServiceNodeRow {
+  readonly node: CatalogNode;
+  readonly service: CatalogService;
+}
+
+/** One instance of a service, its node and every check bearing on its health. */
+export interface ServiceHealthRow extends ServiceNodeRow {
+  readonly checks: HealthCheck[];
+}
+
+/** A node and its services (`GET /v1/catalog/node/<node>`). */
+export interface NodeServicesRow {
+  readonly node: CatalogNode;
+  readonly services: CatalogService[];
+}
+
+/** `GET /v1/catalog/node/<node>`: the node and its services, or null (Consul answers `200 null`). */
 export interface CatalogNodeQuery {
   readonly kind: 'catalog-node';
   readonly node: string;
@@ -150,6 +179,7 @@ export type Query =
   | CatalogNodesQuery
   | CatalogNodeQuery
   | CatalogServicesQuery
+  | CatalogServiceQuery
   | ServiceInstancesQuery
   | HealthNodeQuery
   | HealthStateQuery
@@ -171,9 +201,10 @@ export interface QueryValues {
   'session-list': Session[];
   'session-node': Session[];
   'catalog-nodes': CatalogNode[];
-  'catalog-node': CatalogNode | null;
+  'catalog-node': NodeServicesRow | null;
   'catalog-services': Record<string, string[]>;
-  'service-instances': [];
+  'catalog-service': ServiceNodeRow[];
+  'service-instances': ServiceHealthRow[];
   'health-node': HealthCheck[];
   'health-state': HealthCheck[];
   'health-service-checks': HealthCheck[];
@@ -206,9 +237,13 @@ const RUNNERS: { readonly [K in QueryKind]: Runner<K> } = {
     index: fsm.indexFor(TABLE_SCOPES.catalogNodes),
     value: fsm.listNodes().filter((node) => satisfiesNodeMeta(node.Meta, query.nodeMeta)),
   }),
-  'catalog-node': (fsm, query) => ({ index: fsm.indexFor(TABLE_SCOPES.catalogNode), value: fsm.getNode(query.node) ?? null }),
-  'catalog-services': (fsm) => ({ index: fsm.indexFor(TABLE_SCOPES.catalogNodes), value: {} }),
-  'service-instances': (fsm) => ({ index: fsm.indexFor(NODES_AND_CHECKS), value: [] }),
+  'catalog-node': (fsm, query) => {
+    const node = fsm.getNode(query.node);
+    return { index: fsm.indexFor(TABLE_SCOPES.catalogNode), value: node === undefined ? null : { node, services: fsm.nodeServices(node.Node) } };
+  },
+  'catalog-services': (fsm, query) => ({ index: fsm.indexFor(servicesScope(query.nodeMeta)), value: catalogServices(fsm, query.nodeMeta) }),
+  'catalog-service': (fsm, query) => ({ index: fsm.indexFor(TABLE_SCOPES.serviceNodes), value: serviceNodes(fsm, query) }),
+  'service-instances': (fsm, query) => ({ index: fsm.indexFor(TABLE_SCOPES.healthService), value: serviceHealth(fsm, query) }),
   'health-node': (fsm, query) => ({ index: fsm.indexFor(TABLE_SCOPES.healthChecks), value: fsm.nodeChecks(query.node) }),
   'health-state': (fsm, query) => ({
     index: fsm.indexFor(checksScope(query.nodeMeta)),
@@ -219,6 +254,60 @@ const RUNNERS: { readonly [K in QueryKind]: Runner<K> } = {
     value: filterByNodeMeta(fsm, fsm.checksInState('any').filter((check) => check.ServiceName === query.service), query.nodeMeta),
   }),
 };
+
+/** The scope of catalog services: with a node-meta filter, node changes matter too. */
+function servicesScope(nodeMeta: NodeMetaFilter | undefined): WatchScope {
+  return hasNodeMeta(nodeMeta) ? TABLE_SCOPES.serviceNodes : TABLE_SCOPES.catalogServices;
+}
+
+/** Consul's serviceTagsFilter: the instance has every tag, compared case-insensitively. */
+export function hasEveryTag(serviceTags: readonly string[], wanted: readonly string[] | undefined): boolean {
+  if (wanted === undefined || wanted.length === 0) return true;
+  const have = new Set(serviceTags.map((tag) => tag.toLowerCase()));
+  return wanted.every((tag) => have.has(tag.toLowerCase()));
+}
+
+function catalogServices(fsm: StateMachine, nodeMeta: NodeMetaFilter | undefined): Record<string, string[]> {
+  const pairs: [string, string[]][] = [];
+  for (const name of fsm.serviceNames()) {
+    const tags = new Set<string>();
+    let matched = false;
+    for (const instance of fsm.serviceInstances(name)) {
+      if (!satisfiesNodeMeta(fsm.getNode(instance.Node)?.Meta ?? {}, nodeMeta)) continue;
+      matched = true;
+      for (const tag of instance.Tags) tags.add(tag);
+    }
+    if (matched) pairs.push([name, [...tags].sort()]);
+  }
+  // Own data properties (fromEntries), so a service named `__proto__` stays a plain key.
+  return Object.fromEntries(pairs) as Record<string, string[]>;
+}
+
+function serviceNodes(fsm: StateMachine, query: CatalogServiceQuery | ServiceInstancesQuery): ServiceNodeRow[] {
+  const rows: ServiceNodeRow[] = [];
+  for (const service of fsm.serviceInstances(query.service)) {
+    const node = fsm.getNode(service.Node);
+    assert(node !== undefined, 'a service never outlives its node');
+    if (!hasEveryTag(service.Tags, query.tags) || !satisfiesNodeMeta(node.Meta, query.nodeMeta)) continue;
+    rows.push({ node, service });
+  }
+  return rows;
+}
+
+/** The checks bearing on an instance: node checks (serfHealth first in byte order) and its own. */
+function instanceChecks(fsm: StateMachine, service: CatalogService): HealthCheck[] {
+  return fsm.nodeChecks(service.Node).filter((check) => check.ServiceID === '' || check.ServiceID === service.ID);
+}
+
+function serviceHealth(fsm: StateMachine, query: ServiceInstancesQuery): ServiceHealthRow[] {
+  const rows: ServiceHealthRow[] = [];
+  for (const row of serviceNodes(fsm, query)) {
+    const checks = instanceChecks(fsm, row.service);
+    if (query.passing === true && !checks.every((check) => check.Status === 'passing')) continue;
+    rows.push({ ...row, checks });
+  }
+  return rows;
+}
 
 /** Reads that join checks with their nodes watch (and index) both tables. */
 const NODES_AND_CHECKS: WatchScope = { kind: 'tables', tables: ['nodes', 'checks'] satisfies TableName[] };
@@ -272,12 +361,15 @@ export function queryScope(query: Query): WatchScope {
     case 'session-node':
       return TABLE_SCOPES.sessions;
     case 'catalog-nodes':
-    case 'catalog-services':
       return TABLE_SCOPES.catalogNodes;
+    case 'catalog-services':
+      return servicesScope(query.nodeMeta);
     case 'catalog-node':
       return TABLE_SCOPES.catalogNode;
+    case 'catalog-service':
+      return TABLE_SCOPES.serviceNodes;
     case 'service-instances':
-      return NODES_AND_CHECKS;
+      return TABLE_SCOPES.healthService;
     case 'health-node':
       return TABLE_SCOPES.healthChecks;
     case 'health-state':

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { assert } from '../lib/assert.js';
 import type { AgentError } from '../lib/errors.js';
@@ -14,9 +14,11 @@ import { MemoryStorage } from '../raft/storage/memory-storage.js';
 import type { RaftStorage } from '../raft/storage/raft-storage.js';
 import { fromRpcError } from '../rpc/errors.js';
 import type { Command } from '../state/commands.js';
-import { decodeCommand, encodeCommand } from '../state/commands.js';
+import { decodeUntrustedCommand, encodeCommand } from '../state/commands.js';
 import type { ApplyResult } from '../state/fsm.js';
 import { StateMachine } from '../state/fsm.js';
+import { RESTORE_CHUNK_BYTES_MAX } from '../state/limits.js';
+import { packSnapshotArchive, unpackSnapshotArchive } from './snapshot-archive.js';
 import type { Session } from '../state/sessions.js';
 import { RpcError } from '../transport/rpc.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
@@ -30,6 +32,10 @@ import type { Query, QueryValue } from './queries.js';
 import { runBlockingQuery } from './queries.js';
 import { RPC_METHODS, parseApplyRequest, parseQueryRequest, parseRenewRequest, parseReportRequest } from '../rpc/methods.js';
 import type { StatusReport } from '../rpc/methods.js';
+// Services issue: this agent's own services and checks, and their anti-entropy sync.
+import { LocalState } from './local-state.js';
+import { ServiceSyncer, consulServiceOf, parseReportReply } from './service-sync.js';
+import type { ReportReply } from './service-sync.js';
 
 /**
  * Server mode: Raft + FSM + the server port. Answers AgentApi calls itself when it leads (or for
@@ -42,6 +48,9 @@ export const resultPackr = new Packr({ useRecords: false, int64AsType: 'bigint',
 
 /** Retry delay of the first status report, which fails while no leader is elected yet. */
 export const FIRST_REPORT_RETRY_MS = 200;
+
+/** Restore chunks proposed before waiting for them to commit (bounds the uncommitted log). */
+const RESTORE_WINDOW_CHUNKS = 32;
 
 /** Pause between attempts to reach a leader that could not be reached. */
 const HOLD_RETRY_MS = 100;
@@ -63,6 +72,9 @@ interface ReadIndexQueue {
 export class ServerAgent implements AgentApi {
   readonly info: AgentInfo;
   readonly fsm = new StateMachine();
+  /** Services issue: the services and checks registered with this agent. */
+  readonly local: LocalState;
+  readonly #sync: ServiceSyncer;
   readonly #config: AgentConfig;
   readonly #log: Logger;
   readonly #transport: TcpTransport;
@@ -79,6 +91,11 @@ export class ServerAgent implements AgentApi {
   #livenessTimer: NodeJS.Timeout | null = null;
   #reported = false;
   #closed = false;
+  /**
+   * Services issue: set once leave() starts. A periodic report landing after the leaving one
+   * would register the node (and, since anti-entropy, its services) again after it left.
+   */
+  #leaving = false;
 
   private constructor(config: AgentConfig, nodeId: string, logger: Logger, storage: RaftStorage) {
     this.#config = config;
@@ -86,6 +103,11 @@ export class ServerAgent implements AgentApi {
     this.#storage = storage;
     this.#clusterId = loadClusterId(config.dataDir);
     this.info = agentInfo(config, nodeId, true);
+    // Services issue: the `consul` service of every server (on its actual server port, which
+    // may have been 0 in the config) travels in its own report.
+    this.local = new LocalState({ nodeName: config.nodeName, dataDir: config.dataDir, enableScriptChecks: config.enableScriptChecks, logger });
+    this.#sync = new ServiceSyncer(this.local, () => [consulServiceOf(Number(this.advertisedRpcAddress.split(':').pop()), this.info.version)]);
+    this.local.onChange(() => void this.#reportStatus());
     this.#transport = new TcpTransport({
       role: 'server',
       serverId: nodeId,
@@ -344,6 +366,7 @@ export class ServerAgent implements AgentApi {
   }
 
   async leave(): Promise<void> {
+    this.#leaving = true;
     this.#log.info({}, 'leaving the cluster');
     await this.report({ ...this.#selfReport(), leaving: true }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not report leaving'));
     if (this.#node.configuration.servers.length > 1) {
@@ -388,6 +411,76 @@ export class ServerAgent implements AgentApi {
     return { index: this.fsm.lastAppliedIndex, hash: createHash('sha256').update(this.fsm.snapshot()).digest('hex') };
   }
 
+  async transferLeader(id: string | null): Promise<void> {
+    await this.#callLeader(RPC_METHODS.transferLeader, { id: id ?? '', hop: 1 });
+  }
+
+  /**
+   * Leader: hands leadership over (Raft thesis §3.10) and waits until it happened, so the caller
+   * learns of a failure (a target that does not answer) instead of a silent no-op.
+   */
+  async #transferLeadership(id: string | null): Promise<boolean> {
+    this.#requireLeader();
+    const voters = this.#node.configuration.servers.filter((server) => server.voter && server.id !== this.info.nodeId);
+    if (id !== null && !voters.some((server) => server.id === id)) throw withOutcome(new BadRequestError(`cannot find a voting server with id ${JSON.stringify(id)}`), 'not-applied');
+    const progress = new Map(this.#node.progress().map((p) => [p.id, p.match]));
+    const target = id ?? [...voters].sort((a, b) => (progress.get(b.id) ?? 0) - (progress.get(a.id) ?? 0))[0]?.id;
+    if (target === undefined) throw withOutcome(new BadRequestError('no other voting server to transfer leadership to'), 'not-applied');
+    if (!this.#node.transferLeadership(target)) throw withOutcome(new InternalError('leadership transfer refused'), 'not-applied');
+    const deadline = Date.now() + 4 * this.#config.raftElectionTimeoutMs;
+    while (this.#node.role === 'leader' && Date.now() < deadline) await delay(20);
+    if (this.#node.role === 'leader') throw new InternalError('leadership transfer timed out: this server still leads');
+    this.#log.info({ target }, 'leadership transferred');
+    return true;
+  }
+
+  async snapshotSave(stale: boolean): Promise<{ index: number; archive: Uint8Array }> {
+    if (stale || this.#node.role === 'leader') {
+      // A leader confirms it still leads and has applied everything committed (a barrier).
+      if (!stale) await this.#node.read(false).catch((error: unknown) => { throw this.#raftError(error); });
+      const index = this.fsm.lastAppliedIndex;
+      return { index, archive: packSnapshotArchive(index, this.fsm.snapshot()) };
+    }
+    return unpackResult(await this.#callLeader(RPC_METHODS.snapshotSave, { hop: 1 })) as { index: number; archive: Uint8Array };
+  }
+
+  async snapshotRestore(archive: Uint8Array): Promise<void> {
+    const leaderId = await this.#awaitLeader(Date.now() + this.#config.rpcHoldTimeoutMs);
+    if (leaderId === this.info.nodeId) return this.#restoreAsLeader(archive);
+    await this.#callLeader(RPC_METHODS.snapshotRestore, { archive, hop: 1 });
+  }
+
+  /**
+   * Leader: checks the archive and that its state decodes (in a scratch state machine, so a bad
+   * one fails here, not on every server at commit), then proposes it as begin, chunks, commit.
+   * Chunks go in windows so the uncommitted log stays bounded.
+   */
+  async #restoreAsLeader(archive: Uint8Array): Promise<void> {
+    this.#requireLeader();
+    const { state, sha256 } = unpackSnapshotArchive(archive);
+    try {
+      new StateMachine().restore(state);
+    } catch (error) {
+      // External bytes: the snapshot decoder's checks (asserts) are the validation here.
+      throw withOutcome(new BadRequestError(`Snapshot state is invalid: ${(error as Error).message}`), 'not-applied');
+    }
+    const restoreId = randomUUID();
+    await this.#applyLocal({ type: 'restore-begin', nowMs: 0, restoreId, totalBytes: state.byteLength, sha256 });
+    let pending: Promise<WriteResult>[] = [];
+    for (let offset = 0; offset < state.byteLength; offset += RESTORE_CHUNK_BYTES_MAX) {
+      const data = state.subarray(offset, Math.min(state.byteLength, offset + RESTORE_CHUNK_BYTES_MAX));
+      pending.push(this.#applyLocal({ type: 'restore-chunk', nowMs: 0, restoreId, offset, data }));
+      if (pending.length >= RESTORE_WINDOW_CHUNKS) {
+        await Promise.all(pending);
+        pending = [];
+      }
+    }
+    await Promise.all(pending);
+    const { result } = await this.#applyLocal({ type: 'restore-commit', nowMs: 0, restoreId });
+    if (result.kind !== 'restored') throw new InternalError(`snapshot restore failed: ${result.kind === 'error' ? result.message : result.kind}`);
+    this.#log.info({ bytes: state.byteLength }, 'restored a snapshot');
+  }
+
   async removeRaftPeer(id: string): Promise<void> {
     await this.#callLeader(RPC_METHODS.leaveCluster, { id, hop: 1 });
   }
@@ -407,6 +500,7 @@ export class ServerAgent implements AgentApi {
 
   async #serveLocally(method: string, payload: unknown): Promise<unknown> {
     if (method === RPC_METHODS.leaveCluster) return this.#removeServer(parseRenewRequest(payload).id);
+    if (method === RPC_METHODS.transferLeader) return this.#transferLeadership(transferTarget(payload));
     throw new InternalError(`no local handler for ${method}`);
   }
 
@@ -439,20 +533,22 @@ export class ServerAgent implements AgentApi {
       meta: { ...this.#config.nodeMeta },
       server: true,
       leaving: false,
+      // Services issue: anti-entropy fields (service-sync.ts).
+      ...this.#sync.fields(),
     };
   }
 
-  /** Handles a status report from an agent (ourselves included): only the leader acts on it. */
-  async report(report: StatusReport, hop = 0): Promise<void> {
-    if (this.#node.role === 'leader') {
-      await this.#duties.onReport(report);
-      return;
-    }
+  /**
+   * Handles a status report from an agent (ourselves included): only the leader acts on it. The
+   * reply (services issue) says whether the catalog holds the agent's services and checks.
+   */
+  async report(report: StatusReport, hop = 0): Promise<ReportReply> {
+    if (this.#node.role === 'leader') return this.#duties.onReport(report);
     const leaderId = this.#node.leaderId;
     const address = leaderId === null ? null : this.#addressOf(leaderId);
     if (address === null || hop >= FORWARD_HOPS_MAX) throw new NoLeaderError();
     try {
-      await this.#transport.call(address, RPC_METHODS.report, { ...report, hop: hop + 1 }, { timeoutMs: FORWARD_MARGIN_MS });
+      return parseReportReply(await this.#transport.call(address, RPC_METHODS.report, { ...report, hop: hop + 1 }, { timeoutMs: FORWARD_MARGIN_MS }));
     } catch (error) {
       throw fromRpcError(error);
     }
@@ -463,6 +559,7 @@ export class ServerAgent implements AgentApi {
     this.#closed = true;
     if (this.#reportTimer !== null) clearInterval(this.#reportTimer);
     if (this.#livenessTimer !== null) clearInterval(this.#livenessTimer);
+    await this.local.close();
     this.#formation.stop();
     this.#duties.stop();
     for (const wake of this.#leaderWaiters) wake();
@@ -517,7 +614,7 @@ export class ServerAgent implements AgentApi {
     const transport = this.#transport;
     transport.handle(RPC_METHODS.apply, async (payload) => {
       const request = parseApplyRequest(payload);
-      return packResult(await this.#write(decodeCommand(request.command), request.hop));
+      return packResult(await this.#write(decodeUntrustedCommand(request.command), request.hop));
     });
     transport.handle(RPC_METHODS.query, async (payload) => {
       const request = parseQueryRequest(resultPackr.unpack(parseQueryPacked(payload)) as unknown);
@@ -531,8 +628,8 @@ export class ServerAgent implements AgentApi {
     });
     transport.handle(RPC_METHODS.report, async (payload) => {
       const report = parseReportRequest(payload);
-      await this.report(report, hopOf(payload));
-      return true;
+      // Services issue: the reply carries servicesInSync (it was `true`).
+      return this.report(report, hopOf(payload));
     });
     transport.handle(RPC_METHODS.readIndex, async (payload) => {
       const lease = (payload as { lease?: unknown } | null)?.lease === true;
@@ -557,6 +654,18 @@ export class ServerAgent implements AgentApi {
         throw this.#raftError(error);
       }
     });
+    transport.handle(RPC_METHODS.transferLeader, async (payload) => {
+      const hop = hopOf(payload);
+      if (this.#node.role !== 'leader' && hop < FORWARD_HOPS_MAX) return this.#callLeader(RPC_METHODS.transferLeader, { id: transferTarget(payload) ?? '', hop: hop + 1 });
+      return this.#transferLeadership(transferTarget(payload));
+    });
+    transport.handle(RPC_METHODS.snapshotSave, async () => packResult(await this.snapshotSave(false)));
+    transport.handle(RPC_METHODS.snapshotRestore, async (payload) => {
+      const archive = (payload as { archive?: unknown } | null)?.archive;
+      if (!(archive instanceof Uint8Array)) throw new BadRequestError('snapshot restore: archive must be bytes');
+      await this.#restoreAsLeader(archive);
+      return true;
+    });
     transport.handle(RPC_METHODS.leader, async () => this.leaderAddress());
     transport.handle(RPC_METHODS.peers, async () => this.peerAddresses());
   }
@@ -571,8 +680,10 @@ export class ServerAgent implements AgentApi {
     switch (error.reason) {
       case 'not-leader':
       case 'transferring':
-      case 'closed':
         return withOutcome(new NoLeaderError(), 'not-applied');
+      case 'closed':
+        // A proposal pending when the node closed may still commit elsewhere: keep its outcome.
+        return error.outcome === 'unknown' ? new UnknownOutcomeError('the server stopped before the write committed; it may still be applied') : withOutcome(new NoLeaderError(), 'not-applied');
       case 'too-large':
         return withOutcome(new TooLargeError('Command too large for the Raft log'), 'not-applied');
       case 'overloaded':
@@ -670,10 +781,13 @@ export class ServerAgent implements AgentApi {
   }
 
   async #reportStatus(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#leaving) return;
     try {
-      await this.report(this.#selfReport());
+      const report = this.#selfReport();
+      const reply = await this.report(report);
       this.#reported = true;
+      // Services issue: the leader asked for our services and checks; send them now.
+      if (this.#sync.onReply(report, reply)) void this.#reportStatus();
     } catch (error) {
       this.#log.debug({ err: error }, 'status report not delivered');
       // Until the first report lands (no leader yet at start), retry soon: sessions on this
@@ -696,6 +810,13 @@ export function neverSent(error: unknown): boolean {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The target of a transfer request: an id, or null for "the best voter". */
+function transferTarget(payload: unknown): string | null {
+  const id = (payload as { id?: unknown } | null)?.id;
+  if (id !== undefined && typeof id !== 'string') throw new BadRequestError('transfer-leader: id must be a string');
+  return id === undefined || id === '' ? null : id.slice(0, 256);
 }
 
 function hopOf(payload: unknown): number {

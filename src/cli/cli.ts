@@ -8,8 +8,11 @@ import { kvCommand } from './kv-command.js';
 import { leaveCommand } from './leave-command.js';
 import { membersCommand } from './members-command.js';
 import { operatorCommand } from './operator-command.js';
+import { servicesCommand } from './services-command.js';
 import { sessionCommand } from './session-command.js';
 import type { CommandRun } from './subcommands.js';
+import { snapshotCommand } from './snapshot-command.js';
+import { watchCommand } from './watch-command.js';
 
 const USAGE = `Usage: conclave <command> [args]
 
@@ -22,9 +25,12 @@ Commands:
   kv           Interacts with the key-value store (get, put, delete, export, import)
   leave        Gracefully leaves the cluster and shuts down
   members      Lists the members of the cluster
-  operator     Provides cluster-level tools for operators (raft list-peers, raft remove-peer)
+  operator     Provides cluster-level tools for operators (raft list-peers, remove-peer, transfer-leader)
+  services     Registers or deregisters services with the local agent
   session      Inspects sessions (list)
+  snapshot     Saves and restores snapshots of the server state
   version      Prints the version
+  watch        Watches a view of the catalog (-type service|services|nodes|checks)
 
 Commands other than agent talk to an agent's HTTP API: -http-addr (or CONSUL_HTTP_ADDR),
 default http://127.0.0.1:8500.
@@ -40,7 +46,10 @@ const API_COMMANDS: Readonly<Record<string, CommandRun>> = {
   leave: leaveCommand,
   members: membersCommand,
   operator: operatorCommand,
+  services: servicesCommand,
   session: sessionCommand,
+  snapshot: snapshotCommand,
+  watch: watchCommand,
 };
 
 /** Dispatches `conclave <command>`; returns the exit status. */

@@ -37,6 +37,8 @@ const DEFAULT_ADDRESS = '127.0.0.1:8500';
 export interface HttpAnswer {
   readonly status: number;
   readonly body: Buffer;
+  /** `X-Consul-Index` (blocking queries), or null when absent. */
+  readonly index: string | null;
 }
 
 /** A failed call, with the text Consul's Go api gives the same failure. */
@@ -108,15 +110,19 @@ export class ConsulClient {
     return new ConsulClient(`${scheme}://${address}`, `tcp ${address}`, token, settings.datacenter, new Agent());
   }
 
-  /** One call; `path` is unescaped (`/v1/kv/a b`) and escaped here as Go escapes a URL path. */
-  async call(method: 'GET' | 'PUT' | 'DELETE', path: string, params: QueryParams = [], body?: Uint8Array | string): Promise<HttpAnswer> {
+  /**
+   * One call; `path` is unescaped (`/v1/kv/a b`) and escaped here as Go escapes a URL path.
+   * `signal` aborts it (a blocking query on SIGINT).
+   */
+  async call(method: 'GET' | 'PUT' | 'DELETE', path: string, params: QueryParams = [], body?: Uint8Array | string, signal?: AbortSignal): Promise<HttpAnswer> {
     const all: QueryParams = this.#datacenter === '' ? params : [...params, ['dc', this.#datacenter]];
     const query = encodeQuery(all);
     const url = `${this.#origin}${goPathEscape(path)}${query === '' ? '' : `?${query}`}`;
     try {
-      const response = await request(url, { method, headers: this.#headers, body: body ?? null, dispatcher: this.#dispatcher });
+      const response = await request(url, { method, headers: this.#headers, body: body ?? null, dispatcher: this.#dispatcher, signal: signal ?? null });
       const bytes = Buffer.from(await response.body.arrayBuffer());
-      return { status: response.statusCode, body: bytes };
+      const index = response.headers['x-consul-index'];
+      return { status: response.statusCode, body: bytes, index: typeof index === 'string' ? index : null };
     } catch (error) {
       throw new ApiError(`${goMethod(method)} ${JSON.stringify(url)}: ${this.#reason(error)}`, { cause: error });
     }

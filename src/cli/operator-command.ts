@@ -90,9 +90,33 @@ async function removePeer(argv: readonly string[], io: CliIo): Promise<number> {
   });
 }
 
+const TRANSFER_FLAGS = {
+  ...CLIENT_FLAGS,
+  ...SERVER_FLAGS,
+  id: { kind: 'string', usage: 'The ID of the server to transfer leadership to (default: the most up-to-date one).' },
+} as const satisfies FlagSpecs;
+
+async function transferLeader(argv: readonly string[], io: CliIo): Promise<number> {
+  const help = 'Usage: conclave operator raft transfer-leader [options]\n\n  Transfer Raft leadership to another server.';
+  const parsed = parseCommandFlags(argv, TRANSFER_FLAGS, help, io);
+  if (typeof parsed === 'number') return parsed;
+  const { id } = parsed.values;
+  return withClient(parsed.values, io, INIT_ERROR, async (client) => {
+    try {
+      requireStatus(await client.call('PUT', '/v1/operator/raft/transfer-leader', id !== '' ? [['id', id]] : []));
+    } catch (error) {
+      io.err(`Error transferring leadership: ${messageOf(error)}`);
+      return 1;
+    }
+    io.out('Success');
+    return 0;
+  });
+}
+
 const raftCommand = dispatcher('operator raft', 'Provides cluster-level tools for Raft.', {
   'list-peers': { run: listPeers, synopsis: 'Display the current Raft peer configuration' },
   'remove-peer': { run: removePeer, synopsis: 'Remove a server from the Raft configuration' },
+  'transfer-leader': { run: transferLeader, synopsis: 'Transfer Raft leadership to another server' },
 });
 
 /** `conclave operator <subcommand>`. */

@@ -22,13 +22,16 @@ import { parseGoQuery } from './go-query.js';
 import type { GoQuery } from './go-query.js';
 import type { RouteDeps } from './route-deps.js';
 import { agentRoutes } from './routes/agent.js';
+import { agentServiceRoutes } from './routes/agent-services.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { healthRoutes } from './routes/health.js';
 import { kvRoutes } from './routes/kv.js';
 import { operatorRoutes } from './routes/operator.js';
 import { sessionRoutes } from './routes/session.js';
+import { snapshotRoutes } from './routes/snapshot.js';
 import { statusRoutes } from './routes/status.js';
 import { txnRoutes } from './routes/txn.js';
+import { uiRoutes } from './routes/ui.js';
 import { resolveHttpSettings } from './settings.js';
 import type { HttpSettings } from './settings.js';
 import { invalidEscape } from './url-codec.js';
@@ -42,6 +45,8 @@ export interface HttpAppOptions extends Partial<HttpSettings> {
    * the slowloris bound. A blocking query's wait is not part of it.
    */
   readonly requestTimeoutMs?: number;
+  /** Serve the web UI at /ui/ and redirect / there (the agent's `ui` / `ui_config.enabled`). */
+  readonly ui?: boolean;
 }
 
 /** What buildHttpApp needs. */
@@ -125,8 +130,11 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
   void app.register(sessionRoutes, routeDeps);
   void app.register(statusRoutes, routeDeps);
   void app.register(agentRoutes, routeDeps);
+  void app.register(agentServiceRoutes, routeDeps);
   void app.register(catalogRoutes, routeDeps);
   void app.register(healthRoutes, routeDeps);
   void app.register(operatorRoutes, routeDeps);
+  void app.register(snapshotRoutes, routeDeps);
+  if (options.ui === true) void app.register(uiRoutes);
   return app;
 }

@@ -3,7 +3,7 @@
  * the field order Consul writes. Built field by field rather than passed through, so a row that
  * crossed msgpack (a forwarded read) prints exactly like a local one.
  */
-import type { CatalogNode, HealthCheck } from '../state/catalog.js';
+import type { CatalogNode, CatalogService, HealthCheck } from '../state/catalog.js';
 
 /** A catalog Node (§11). */
 export function nodeJson(node: CatalogNode): Record<string, unknown> {
@@ -16,6 +16,56 @@ export function nodeJson(node: CatalogNode): Record<string, unknown> {
     Meta: { ...node.Meta },
     CreateIndex: node.CreateIndex,
     ModifyIndex: node.ModifyIndex,
+  };
+}
+
+/** Consul's empty `Proxy` of a service that is not a Connect proxy (structs.ConnectProxyConfig). */
+function emptyProxy(): Record<string, unknown> {
+  return { Mode: '', MeshGateway: {}, Expose: {} };
+}
+
+/** A NodeService (§11: `/v1/catalog/node/<n>` Services, `/v1/health/service/<s>` Service). */
+export function nodeServiceJson(service: CatalogService): Record<string, unknown> {
+  return {
+    ID: service.ID,
+    Service: service.Service,
+    Tags: [...service.Tags],
+    Address: service.Address,
+    Meta: { ...service.Meta },
+    Port: service.Port,
+    Weights: { Passing: service.Weights.Passing, Warning: service.Weights.Warning },
+    EnableTagOverride: service.EnableTagOverride,
+    Proxy: emptyProxy(),
+    Connect: {},
+    CreateIndex: service.CreateIndex,
+    ModifyIndex: service.ModifyIndex,
+  };
+}
+
+/** A ServiceNode (§11: `/v1/catalog/service/<s>`): the node's fields, then the service's. */
+export function serviceNodeJson(node: CatalogNode, service: CatalogService): Record<string, unknown> {
+  return {
+    ID: node.ID,
+    Node: node.Node,
+    Address: node.Address,
+    Datacenter: node.Datacenter,
+    TaggedAddresses: { ...node.TaggedAddresses },
+    NodeMeta: { ...node.Meta },
+    ServiceKind: '',
+    ServiceID: service.ID,
+    ServiceName: service.Service,
+    ServiceTags: [...service.Tags],
+    ServiceAddress: service.Address,
+    ServiceWeights: { Passing: service.Weights.Passing, Warning: service.Weights.Warning },
+    ServiceMeta: { ...service.Meta },
+    ServicePort: service.Port,
+    ServiceSocketPath: '',
+    ServiceEnableTagOverride: service.EnableTagOverride,
+    ServiceProxy: emptyProxy(),
+    ServiceConnect: {},
+    ServiceLocality: null,
+    CreateIndex: service.CreateIndex,
+    ModifyIndex: service.ModifyIndex,
   };
 }
 

@@ -1,6 +1,12 @@
+import { decodeUntrustedCommand } from '../state/commands.js';
+import { statePackr } from '../state/wire.js';
+import { isWellFormed } from '../state/ordered-map.js';
 import { BadRequestError } from '../lib/errors.js';
 import type { Consistency } from '../agent/agent-api.js';
 import type { Query } from '../agent/queries.js';
+// Services issue: the anti-entropy fields of a status report are parsed by service-sync.ts.
+import { parseServiceSyncFields } from '../agent/service-sync.js';
+import type { ServiceSyncFields } from '../agent/service-sync.js';
 
 /**
  * RPC methods on the server port and the validation of their payloads. Payloads come from other
@@ -26,6 +32,12 @@ export const RPC_METHODS = {
   hello: 'Cluster.Hello',
   /** A server asks to be added to the configuration. */
   join: 'Cluster.Join',
+  /** The leader's state as a snapshot archive: `{ packed }`. */
+  snapshotSave: 'Snapshot.Save',
+  /** Restore `{ archive }` through the leader. */
+  snapshotRestore: 'Snapshot.Restore',
+  /** Hand leadership to `{ id }` ('' = the most up-to-date voter). */
+  transferLeader: 'Operator.TransferLeader',
   /** A server leaving gracefully asks the leader to remove it: `{ id }`. */
   leaveCluster: 'Cluster.Leave',
 } as const;
@@ -57,7 +69,11 @@ function hop(value: unknown): number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && n <= HOP_MAX ? n : HOP_MAX;
 }
 
-export interface StatusReport {
+/**
+ * An agent's periodic status report. The services issue added the anti-entropy fields
+ * (`servicesHash`, `sync`: the agent's services and checks, see service-sync.ts).
+ */
+export interface StatusReport extends ServiceSyncFields {
   readonly node: string;
   readonly id: string;
   readonly address: string;
@@ -101,15 +117,66 @@ export function parseApplyRequest(payload: unknown): ApplyRequest {
   return { command: body.command, hop: hop(body.hop) };
 }
 
+/** Limits on what a forwarded query may carry. */
+const QUERY_STRING_LENGTH_MAX = 64 * 1024;
+const QUERY_LIST_LENGTH_MAX = 1024;
+
+function queryText(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length > QUERY_STRING_LENGTH_MAX || !isWellFormed(value)) throw new BadRequestError(`${what}: expected a string`);
+  return value;
+}
+
+/**
+ * Checks every field of a forwarded query by its kind, so a malformed one from another agent is
+ * a 400 here and never reaches an assertion in the state machine's read paths.
+ */
+function parseQuery(raw: Record<string, unknown>): Query {
+  const kind = raw.kind;
+  const optionalTexts = (field: string): void => {
+    if (raw[field] === undefined) return;
+    if (!Array.isArray(raw[field]) || (raw[field] as unknown[]).length > QUERY_LIST_LENGTH_MAX) throw new BadRequestError(`query.${field}: expected a list`);
+    for (const item of raw[field] as unknown[]) queryText(item, `query.${field}[]`);
+  };
+  const optionalMeta = (): void => {
+    if (raw.nodeMeta === undefined) return;
+    const meta = object(raw.nodeMeta, 'query.nodeMeta');
+    if (Object.keys(meta).length > QUERY_LIST_LENGTH_MAX) throw new BadRequestError('query.nodeMeta: too many pairs');
+    for (const [key, value] of Object.entries(meta)) queryText(value, `query.nodeMeta.${queryText(key, 'query.nodeMeta key')}`);
+  };
+  const fields: Readonly<Record<string, readonly string[]>> = {
+    'kv-get': ['key'], 'kv-list': ['prefix'], 'kv-keys': ['prefix', 'separator'], 'session-info': ['id'],
+    'session-list': [], 'session-node': ['node'], 'catalog-nodes': [], 'catalog-services': [], 'catalog-service': ['service'],
+    'service-instances': ['service'], 'catalog-node': ['node'], 'health-node': ['node'], 'health-state': ['state'],
+    'health-service-checks': ['service'],
+  };
+  if (kind === 'txn-read') {
+    // The txn op checks are the state machine's own; run them here on the untrusted ops.
+    let packed: Uint8Array;
+    try {
+      packed = statePackr.pack({ type: 'txn', nowMs: 0, ops: raw.ops });
+    } catch {
+      throw new BadRequestError('query.ops: not encodable');
+    }
+    const command = decodeUntrustedCommand(packed);
+    if (command.type !== 'txn') throw new BadRequestError('query.ops: not a list of txn ops');
+    return { kind: 'txn-read', ops: command.ops };
+  }
+  if (typeof kind !== 'string' || fields[kind] === undefined) throw new BadRequestError('query.kind: not a known query');
+  for (const field of fields[kind] ?? []) queryText(raw[field], `query.${field}`);
+  optionalTexts('tags');
+  optionalMeta();
+  if (raw.passing !== undefined && typeof raw.passing !== 'boolean') throw new BadRequestError('query.passing: expected a boolean');
+  return raw as unknown as Query;
+}
+
 export function parseQueryRequest(payload: unknown): QueryRequest {
   const body = object(payload, 'query');
-  const query = object(body.query, 'query.query');
-  if (typeof query.kind !== 'string') throw new BadRequestError('query.query.kind: expected a string');
+  const query = parseQuery(object(body.query, 'query.query'));
   const consistency = body.consistency;
   if (consistency !== 'default' && consistency !== 'consistent' && consistency !== 'stale') throw new BadRequestError('query.consistency: expected default, consistent or stale');
   const minIndex = typeof body.minIndex === 'bigint' ? Number(body.minIndex) : count(body.minIndex, 'query.minIndex');
   const maxStale = body.maxStaleMs === null || body.maxStaleMs === undefined ? null : count(typeof body.maxStaleMs === 'bigint' ? Number(body.maxStaleMs) : body.maxStaleMs, 'query.maxStaleMs');
-  return { query: query as unknown as Query, consistency, minIndex, waitMs: count(typeof body.waitMs === 'bigint' ? Number(body.waitMs) : body.waitMs, 'query.waitMs'), maxStaleMs: maxStale, hop: hop(body.hop) };
+  return { query, consistency, minIndex, waitMs: count(typeof body.waitMs === 'bigint' ? Number(body.waitMs) : body.waitMs, 'query.waitMs'), maxStaleMs: maxStale, hop: hop(body.hop) };
 }
 
 export function parseRenewRequest(payload: unknown): { id: string; hop: number } {
@@ -133,6 +200,7 @@ export function parseReportRequest(payload: unknown): StatusReport {
     meta: cleanMeta,
     server: body.server,
     leaving: body.leaving,
+    ...parseServiceSyncFields(body),
   };
 }
 

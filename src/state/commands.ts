@@ -8,8 +8,9 @@
  * are; asserted). Values a client sends as uint64 (Flags, `?cas=`, txn `Index`) are bigints, so
  * 2^64-1 survives exactly and error texts print the client's exact digits.
  */
+import { BadRequestError } from '../lib/errors.js';
 import { assert, assertNever } from '../lib/assert.js';
-import { COMMAND_BYTES_MAX, KV_VALUE_BYTES_MAX, LOCK_DELAY_MS_MAX, SESSION_TTL_NS_MAX, TXN_OPS_COUNT_MAX } from './limits.js';
+import { COMMAND_BYTES_MAX, KV_VALUE_BYTES_MAX, LOCK_DELAY_MS_MAX, SERVICE_PORT_MAX, SESSION_TTL_NS_MAX, TXN_OPS_COUNT_MAX, RESTORE_BYTES_MAX, RESTORE_CHUNK_BYTES_MAX } from './limits.js';
 import type { WireObject } from './wire.js';
 import {
   expectArray,
@@ -133,10 +134,36 @@ export interface CheckDefinition {
   readonly timeout: string;
 }
 
+/** Service weights (Consul's `Weights`): DNS SRV weight when passing, and when warning. */
+export interface ServiceWeights {
+  readonly passing: number;
+  readonly warning: number;
+}
+
+/** A service instance on a node, as registered (Consul's NodeService, minus indexes). */
+export interface ServiceDefinition {
+  /** Unique on its node. */
+  readonly serviceId: string;
+  /** The service name (Consul's `Service`). */
+  readonly service: string;
+  readonly tags: readonly string[];
+  /** "" = the node's address. */
+  readonly address: string;
+  readonly meta: Readonly<Record<string, string>>;
+  readonly port: number;
+  readonly weights: ServiceWeights;
+  readonly enableTagOverride: boolean;
+}
+
 /**
  * Upserts a catalog node and the given checks (checks not listed are kept, as with Consul's
- * catalog register). A check registered as critical invalidates the sessions that depend on it.
- * Result: `done`.
+ * catalog register), and the service when one is given (`/v1/catalog/register` with a Service).
+ * A check naming a ServiceID must name this service or one the node already has; it takes that
+ * service's name and tags. Nothing is written when a check names an unknown service (result
+ * `error`, Consul's `Missing service registration`). A check registered as critical invalidates
+ * the sessions that depend on it. Result: `done` or `error`.
+ *
+ * `service` is optional so that entries written before services existed decode unchanged.
  */
 export interface NodeRegisterCommand {
   readonly type: 'node-register';
@@ -147,6 +174,35 @@ export interface NodeRegisterCommand {
   readonly datacenter: string;
   readonly taggedAddresses: Readonly<Record<string, string>>;
   readonly meta: Readonly<Record<string, string>>;
+  readonly service?: ServiceDefinition;
+  readonly checks: readonly CheckDefinition[];
+}
+
+/**
+ * Removes one service of a node and its checks (`/v1/catalog/deregister` with a ServiceID);
+ * sessions depending on those checks are invalidated. An unknown node or service is a no-op.
+ * Result: `done`.
+ */
+export interface ServiceDeregisterCommand {
+  readonly type: 'service-deregister';
+  readonly nowMs: number;
+  readonly node: string;
+  readonly serviceId: string;
+}
+
+/**
+ * Anti-entropy (Consul's agent/local State.SyncFull): the leader writes what an agent reported as
+ * its services and checks. Afterwards the node has exactly `services` and, besides `serfHealth`
+ * (the leader's own check), exactly `checks`: anything else on the node is removed. Service
+ * checks take their service's name and tags. Unchanged rows keep their ModifyIndex. A removed
+ * check, or one now critical, invalidates the sessions that depend on it.
+ * Result: `done`, or `error` (`Missing node registration`; a check of an unlisted service).
+ */
+export interface NodeSyncCommand {
+  readonly type: 'node-sync';
+  readonly nowMs: number;
+  readonly node: string;
+  readonly services: readonly ServiceDefinition[];
   readonly checks: readonly CheckDefinition[];
 }
 
@@ -185,8 +241,41 @@ export interface TombstoneReapCommand {
   readonly reapIndex: number;
 }
 
+/**
+ * A snapshot restore (`PUT /v1/snapshot`) travels through the log in pieces, since a whole state
+ * is far larger than one entry: `restore-begin` opens a staging area, `restore-chunk`s fill it in
+ * order, and `restore-commit` replaces the whole state with it atomically — on every server at
+ * the same index. A newer begin discards an unfinished restore. Results: `done`, `restored`, or
+ * `error` for a chunk or commit that does not match the staging area.
+ */
+export interface RestoreBeginCommand {
+  readonly type: 'restore-begin';
+  readonly nowMs: number;
+  readonly restoreId: string;
+  readonly totalBytes: number;
+  /** SHA-256 (hex) of the whole state the chunks add up to; checked at commit. */
+  readonly sha256: string;
+}
+
+export interface RestoreChunkCommand {
+  readonly type: 'restore-chunk';
+  readonly nowMs: number;
+  readonly restoreId: string;
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
+export interface RestoreCommitCommand {
+  readonly type: 'restore-commit';
+  readonly nowMs: number;
+  readonly restoreId: string;
+}
+
 /** Every command the FSM applies. */
 export type Command =
+  | RestoreBeginCommand
+  | RestoreChunkCommand
+  | RestoreCommitCommand
   | KvSetCommand
   | KvDeleteCommand
   | TxnCommand
@@ -196,6 +285,8 @@ export type Command =
   | NodeDeregisterCommand
   | CheckUpdateCommand
   | CheckDeregisterCommand
+  | ServiceDeregisterCommand
+  | NodeSyncCommand
   | TombstoneReapCommand;
 
 /** The `type` tag of a command. */
@@ -229,7 +320,27 @@ const COMMAND_PARSERS: { readonly [T in CommandType]: CommandParser<T> } = {
     node: nonEmpty(raw['node'], 'node'),
     checkId: nonEmpty(raw['checkId'], 'checkId'),
   }),
+  'service-deregister': (raw) => ({
+    type: 'service-deregister',
+    nowMs: nowOf(raw),
+    node: nonEmpty(raw['node'], 'node'),
+    serviceId: nonEmpty(raw['serviceId'], 'serviceId'),
+  }),
+  'node-sync': parseNodeSync,
   'tombstone-reap': (raw) => ({ type: 'tombstone-reap', nowMs: nowOf(raw), reapIndex: expectCount(raw['reapIndex'], 'reapIndex') }),
+  'restore-begin': (raw) => {
+    const totalBytes = expectCount(raw['totalBytes'], 'totalBytes');
+    assert(totalBytes > 0 && totalBytes <= RESTORE_BYTES_MAX, 'restore size within RESTORE_BYTES_MAX');
+    const sha256 = expectString(raw['sha256'], 'sha256');
+    assert(/^[0-9a-f]{64}$/.test(sha256), 'sha256 is 64 hex digits');
+    return { type: 'restore-begin', nowMs: nowOf(raw), restoreId: nonEmpty(raw['restoreId'], 'restoreId'), totalBytes, sha256 };
+  },
+  'restore-chunk': (raw) => {
+    const data = expectBytesOrNull(raw['data'], 'data');
+    assert(data !== null && data.byteLength > 0 && data.byteLength <= RESTORE_CHUNK_BYTES_MAX, 'restore chunk of 1..RESTORE_CHUNK_BYTES_MAX bytes');
+    return { type: 'restore-chunk', nowMs: nowOf(raw), restoreId: nonEmpty(raw['restoreId'], 'restoreId'), offset: expectCount(raw['offset'], 'offset'), data };
+  },
+  'restore-commit': (raw) => ({ type: 'restore-commit', nowMs: nowOf(raw), restoreId: nonEmpty(raw['restoreId'], 'restoreId') }),
 };
 
 /** Every command type, in a stable order. */
@@ -245,6 +356,21 @@ export function encodeCommand(command: Command): Uint8Array {
   assert(bytes.byteLength <= COMMAND_BYTES_MAX, `command of ${bytes.byteLength} bytes exceeds COMMAND_BYTES_MAX`);
   // A copy: msgpackr returns a view into its shared output buffer.
   return new Uint8Array(bytes);
+}
+
+/**
+ * Decodes a command that arrived from another agent (a forwarded write), before it is proposed.
+ * The field checks assert because a committed entry that fails them is corruption; here they
+ * validate untrusted bytes, so their failure is the sender's error: a BadRequestError, never a
+ * crash (RELIABILITY.md P8) — and a malformed command never reaches the log, where every server
+ * would assert on it.
+ */
+export function decodeUntrustedCommand(bytes: Uint8Array): Command {
+  try {
+    return decodeCommand(bytes);
+  } catch (error) {
+    throw new BadRequestError(`malformed command: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Decodes and validates a command from a committed entry; anything malformed asserts. */
@@ -374,11 +500,32 @@ function parseCheckDefinition(value: unknown, position: number): CheckDefinition
   };
 }
 
-function parseNodeRegister(raw: WireObject): NodeRegisterCommand {
-  const checks = expectArray(raw['checks'], 'checks').map(parseCheckDefinition);
+function parseChecks(value: unknown): CheckDefinition[] {
+  const checks = expectArray(value, 'checks').map(parseCheckDefinition);
   const checkIds = new Set(checks.map((check) => check.checkId));
   assert(checkIds.size === checks.length, 'duplicate check ids in one registration');
+  return checks;
+}
+
+function parseServiceDefinition(value: unknown, what: string): ServiceDefinition {
+  const raw = expectObject(value, what);
+  const weights = expectObject(raw['weights'], `${what}.weights`);
+  const port = expectCount(raw['port'], `${what}.port`);
+  assert(port <= SERVICE_PORT_MAX, `${what}.port above 65535`);
   return {
+    serviceId: nonEmpty(raw['serviceId'], `${what}.serviceId`),
+    service: nonEmpty(raw['service'], `${what}.service`),
+    tags: expectStringArray(raw['tags'], `${what}.tags`),
+    address: expectString(raw['address'], `${what}.address`),
+    meta: expectStringRecord(raw['meta'], `${what}.meta`),
+    port,
+    weights: { passing: expectCount(weights['passing'], 'weights.passing'), warning: expectCount(weights['warning'], 'weights.warning') },
+    enableTagOverride: expectBoolean(raw['enableTagOverride'], `${what}.enableTagOverride`),
+  };
+}
+
+function parseNodeRegister(raw: WireObject): NodeRegisterCommand {
+  const command: NodeRegisterCommand = {
     type: 'node-register',
     nowMs: nowOf(raw),
     node: nonEmpty(raw['node'], 'node'),
@@ -387,6 +534,16 @@ function parseNodeRegister(raw: WireObject): NodeRegisterCommand {
     datacenter: expectString(raw['datacenter'], 'datacenter'),
     taggedAddresses: expectStringRecord(raw['taggedAddresses'], 'taggedAddresses'),
     meta: expectStringRecord(raw['meta'], 'meta'),
-    checks,
+    checks: parseChecks(raw['checks']),
   };
+  // Entries from before services existed have no `service`; a present one must be well-formed.
+  const service = raw['service'];
+  return service === undefined || service === null ? command : { ...command, service: parseServiceDefinition(service, 'service') };
+}
+
+function parseNodeSync(raw: WireObject): NodeSyncCommand {
+  const services = expectArray(raw['services'], 'services').map((item, i) => parseServiceDefinition(item, `services[${i}]`));
+  const serviceIds = new Set(services.map((service) => service.serviceId));
+  assert(serviceIds.size === services.length, 'duplicate service ids in one sync');
+  return { type: 'node-sync', nowMs: nowOf(raw), node: nonEmpty(raw['node'], 'node'), services, checks: parseChecks(raw['checks']) };
 }

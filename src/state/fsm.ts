@@ -10,12 +10,13 @@
  * Error texts: `ApplyResult.error.message` is the FSM's own text (Consul's state-store error);
  * `consulErrorText` adds the prefix Consul's endpoint adds, so HTTP can send it as is (500).
  */
-import { assert, assertNever } from '../lib/assert.js';
+import { createHash } from 'node:crypto';
+import { AssertionError, assert, assertNever } from '../lib/assert.js';
 import { goQuote } from './go-quote.js';
 import { CatalogStore } from './catalog.js';
-import type { CatalogNode, HealthCheck } from './catalog.js';
+import type { CatalogNode, CatalogService, HealthCheck } from './catalog.js';
 import { decodeCommand, parseCommand } from './commands.js';
-import type { Command, CommandOf, CommandType, HealthStatus, TxnKvOp } from './commands.js';
+import type { CheckDefinition, Command, CommandOf, CommandType, HealthStatus, ServiceDefinition, TxnKvOp } from './commands.js';
 import { KvStore } from './kv.js';
 import type { KvEntry } from './kv.js';
 import { SessionStore, createSession, invalidateSession, invalidateSessionsForCheck, invalidateSessionsForNode } from './sessions.js';
@@ -29,6 +30,9 @@ import { ChangeSet } from './write-context.js';
 import type { StateStores, TableName, WriteContext } from './write-context.js';
 import type { WireObject } from './wire.js';
 
+/** The leader's check of every node's liveness (consul-api.md §6): anti-entropy never removes it. */
+export const SERF_HEALTH_CHECK_ID = 'serfHealth';
+
 /** What applying one command produced. */
 export type ApplyResult =
   /** kv-set, kv-delete: Consul's `true` / `false`. */
@@ -39,6 +43,8 @@ export type ApplyResult =
   | { readonly kind: 'session'; readonly id: string }
   /** Commands without a value (session-destroy answers `true` regardless). */
   | { readonly kind: 'done' }
+  /** restore-commit: the whole state was replaced by a restored snapshot. */
+  | { readonly kind: 'restored' }
   /** A rejected command; see consulErrorText for the text Consul sends (HTTP 500). */
   | { readonly kind: 'error'; readonly message: string };
 
@@ -69,6 +75,19 @@ type Handler<T extends CommandType> = (stores: StateStores, context: WriteContex
 
 const DONE: ApplyResult = { kind: 'done' };
 
+function unreachableRestore(): ApplyResult {
+  throw new AssertionError('restore commands are applied by StateMachine itself');
+}
+
+/** A snapshot restore in progress: chunks in order, committed all at once. */
+export interface RestoreStaging {
+  readonly restoreId: string;
+  readonly totalBytes: number;
+  readonly sha256: string;
+  readonly chunks: Uint8Array[];
+  received: number;
+}
+
 /** One handler per command type (Consul's registerCommand table); the compiler rejects a gap. */
 const COMMAND_HANDLERS: { readonly [T in CommandType]: Handler<T> } = {
   'kv-set': applyKvSet,
@@ -90,12 +109,22 @@ const COMMAND_HANDLERS: { readonly [T in CommandType]: Handler<T> } = {
     return DONE;
   },
   'check-update': applyCheckUpdate,
+  'service-deregister': (stores, context, command) => {
+    const removedChecks = stores.catalog.removeService(context, command.node, command.serviceId);
+    for (const check of removedChecks ?? []) invalidateSessionsForCheck(stores, context, command.node, check.CheckID);
+    return DONE;
+  },
+  'node-sync': applyNodeSync,
   'check-deregister': (stores, context, command) => {
     if (stores.catalog.removeCheck(context, command.node, command.checkId)) {
       invalidateSessionsForCheck(stores, context, command.node, command.checkId);
     }
     return DONE;
   },
+  // Restores change the whole machine, not stores: StateMachine.#apply handles them itself.
+  'restore-begin': unreachableRestore,
+  'restore-chunk': unreachableRestore,
+  'restore-commit': unreachableRestore,
   'tombstone-reap': (stores, context, command) => {
     stores.kv.reapTombstones(context, command.reapIndex);
     return DONE;
@@ -107,6 +136,7 @@ export class StateMachine {
   #stores: StateStores = { kv: new KvStore(), sessions: new SessionStore(), catalog: new CatalogStore() };
   readonly #watch: WatchIndex;
   #lastAppliedIndex = 0;
+  #restore: RestoreStaging | null = null;
 
   /** An empty state at index 0. */
   constructor(options: StateMachineOptions = {}) {
@@ -141,6 +171,11 @@ export class StateMachine {
   #apply(index: number, command: Command): ApplyResult {
     assert(Number.isSafeInteger(index), 'a Raft index is a safe integer');
     assert(index > this.#lastAppliedIndex, `apply index ${index} after ${this.#lastAppliedIndex}`);
+    if (command.type === 'restore-begin' || command.type === 'restore-chunk' || command.type === 'restore-commit') {
+      const result = this.#applyRestore(command);
+      this.#lastAppliedIndex = index;
+      return result;
+    }
     const context: WriteContext = { index, nowMs: command.nowMs, changes: new ChangeSet() };
     const handler = COMMAND_HANDLERS[command.type] as Handler<CommandType>;
     const result = handler(this.#stores, context, command);
@@ -230,6 +265,21 @@ export class StateMachine {
     return this.#stores.catalog.getCheck(node, checkId);
   }
 
+  /** `GET /v1/catalog/node/<n>` services: sorted by ID. */
+  nodeServices(node: string): CatalogService[] {
+    return this.#stores.catalog.nodeServices(node);
+  }
+
+  /** The instances of a service, sorted by Node then ID. */
+  serviceInstances(name: string): CatalogService[] {
+    return this.#stores.catalog.serviceInstances(name);
+  }
+
+  /** Every service name, sorted. */
+  serviceNames(): string[] {
+    return this.#stores.catalog.serviceNames();
+  }
+
   /** `GET /v1/health/state/<state>`: sorted by Node, then CheckID. */
   checksInState(state: HealthStatus | 'any'): HealthCheck[] {
     return this.#stores.catalog.checksInState(state);
@@ -279,8 +329,38 @@ export class StateMachine {
   // ---- snapshot ----
 
   /** The whole state (KV, tombstones, lock-delays, sessions, catalog, indexes), versioned. */
+  /**
+   * restore-begin/-chunk/-commit. Deterministic like every command: the same chunks in the same
+   * order give the same staging on every server, and the staging is part of snapshots, so a
+   * server that installs a Raft snapshot taken mid-restore still finishes it.
+   */
+  #applyRestore(command: CommandOf<'restore-begin' | 'restore-chunk' | 'restore-commit'>): ApplyResult {
+    if (command.type === 'restore-begin') {
+      this.#restore = { restoreId: command.restoreId, totalBytes: command.totalBytes, sha256: command.sha256, chunks: [], received: 0 };
+      return DONE;
+    }
+    const staging = this.#restore;
+    if (staging === null || staging.restoreId !== command.restoreId) return { kind: 'error', message: `no restore ${command.restoreId} in progress` };
+    if (command.type === 'restore-chunk') {
+      if (command.offset !== staging.received || staging.received + command.data.byteLength > staging.totalBytes) {
+        return { kind: 'error', message: `restore chunk at ${command.offset} does not follow ${staging.received}` };
+      }
+      staging.chunks.push(command.data);
+      staging.received += command.data.byteLength;
+      return DONE;
+    }
+    this.#restore = null;
+    if (staging.received !== staging.totalBytes) return { kind: 'error', message: `restore incomplete: ${staging.received} of ${staging.totalBytes} bytes` };
+    const bytes = concatBytes(staging.chunks, staging.totalBytes);
+    if (createHash('sha256').update(bytes).digest('hex') !== staging.sha256) return { kind: 'error', message: 'restore checksum mismatch' };
+    // The proposer decoded these exact bytes (same checksum) before proposing, so this holds.
+    this.restore(bytes, false);
+    return { kind: 'restored' };
+  }
+
   snapshot(): Uint8Array {
     return encodeSnapshot({
+      restore: this.#restore === null ? null : { restoreId: this.#restore.restoreId, totalBytes: this.#restore.totalBytes, sha256: this.#restore.sha256, data: concatBytes(this.#restore.chunks, this.#restore.received) },
       lastAppliedIndex: this.#lastAppliedIndex,
       kv: this.#stores.kv.exportState(),
       sessions: this.#stores.sessions.exportState(),
@@ -292,7 +372,7 @@ export class StateMachine {
    * Replaces the whole state with a snapshot. Atomic: the new stores are built first, so a bad
    * snapshot leaves the state as it was. Wakes every blocking query (indexes may regress).
    */
-  restore(bytes: Uint8Array): void {
+  restore(bytes: Uint8Array, asSnapshot = true): void {
     const state = decodeSnapshot(bytes);
     const stores: StateStores = {
       kv: KvStore.fromState(state.kv),
@@ -300,7 +380,13 @@ export class StateMachine {
       catalog: CatalogStore.fromState(state.catalog),
     };
     this.#stores = stores;
-    this.#lastAppliedIndex = state.lastAppliedIndex;
+    // A Raft snapshot carries our own position and any restore in progress; a user's snapshot
+    // (restore-commit) only replaces the data, at the index of the commit entry.
+    if (asSnapshot) {
+      this.#lastAppliedIndex = state.lastAppliedIndex;
+      const staging = state.restore;
+      this.#restore = staging === null ? null : { restoreId: staging.restoreId, totalBytes: staging.totalBytes, sha256: staging.sha256, chunks: staging.data.byteLength > 0 ? [staging.data] : [], received: staging.data.byteLength };
+    }
     this.#watch.wakeAll();
   }
 
@@ -310,12 +396,25 @@ export class StateMachine {
         return this.#stores.sessions.index;
       case 'nodes':
         return this.#stores.catalog.nodesIndex;
+      case 'services':
+        return this.#stores.catalog.servicesIndex;
       case 'checks':
         return this.#stores.catalog.checksIndex;
       default:
         return assertNever(table, 'table');
     }
   }
+}
+
+function concatBytes(chunks: readonly Uint8Array[], totalBytes: number): Uint8Array {
+  if (chunks.length === 1 && (chunks[0] as Uint8Array).byteLength === totalBytes) return chunks[0] as Uint8Array;
+  const bytes = new Uint8Array(totalBytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
 
 function applyKvSet(stores: StateStores, context: WriteContext, command: CommandOf<'kv-set'>): ApplyResult {
@@ -353,7 +452,39 @@ function applyKvDelete(stores: StateStores, context: WriteContext, command: Comm
   return { kind: 'bool', value: true };
 }
 
+/**
+ * ensureCheckTxn's service lookup: a service check takes its service's name and tags; null when
+ * the service is neither among `services` nor on the node (Consul's `Missing service registration`).
+ */
+function resolveCheck(stores: StateStores, node: string, definition: CheckDefinition,
+  listed: ReadonlyMap<string, ServiceDefinition>): CheckDefinition | null {
+  if (definition.serviceId === '') return { ...definition, serviceName: '', serviceTags: [] };
+  const service = listed.get(definition.serviceId);
+  if (service !== undefined) return { ...definition, serviceName: service.service, serviceTags: service.tags };
+  const stored = stores.catalog.getService(node, definition.serviceId);
+  return stored === undefined ? null : { ...definition, serviceName: stored.Service, serviceTags: stored.Tags };
+}
+
+/** Writes checks resolved by resolveCheck; a critical one invalidates the sessions that depend on it. */
+function writeChecks(stores: StateStores, context: WriteContext, node: string, checks: readonly CheckDefinition[]): void {
+  for (const definition of checks) {
+    const check = stores.catalog.upsertCheck(context, node, definition);
+    // ensureCheckTxn: a critical check invalidates the sessions that depend on it.
+    if (check.Status === 'critical') invalidateSessionsForCheck(stores, context, node, check.CheckID);
+  }
+}
+
+const MISSING_SERVICE: ApplyResult = { kind: 'error', message: 'Missing service registration' };
+
 function applyNodeRegister(stores: StateStores, context: WriteContext, command: CommandOf<'node-register'>): ApplyResult {
+  const listed = new Map(command.service === undefined ? [] : [[command.service.serviceId, command.service] as const]);
+  // Every check is resolved before anything is written: a rejected registration changes nothing.
+  const checks: CheckDefinition[] = [];
+  for (const definition of command.checks) {
+    const resolved = resolveCheck(stores, command.node, definition, listed);
+    if (resolved === null) return MISSING_SERVICE;
+    checks.push(resolved);
+  }
   stores.catalog.upsertNode(context, {
     ID: command.id,
     Node: command.node,
@@ -362,11 +493,35 @@ function applyNodeRegister(stores: StateStores, context: WriteContext, command: 
     TaggedAddresses: command.taggedAddresses,
     Meta: command.meta,
   });
+  if (command.service !== undefined) stores.catalog.upsertService(context, command.node, command.service);
+  writeChecks(stores, context, command.node, checks);
+  return DONE;
+}
+
+/** Anti-entropy: the node ends up with exactly the listed services and checks (serfHealth kept). */
+function applyNodeSync(stores: StateStores, context: WriteContext, command: CommandOf<'node-sync'>): ApplyResult {
+  const { catalog } = stores;
+  const { node } = command;
+  if (catalog.getNode(node) === undefined) return { kind: 'error', message: 'Missing node registration' };
+  const listed = new Map(command.services.map((service) => [service.serviceId, service] as const));
+  const checks: CheckDefinition[] = [];
   for (const definition of command.checks) {
-    const check = stores.catalog.upsertCheck(context, command.node, definition);
-    // ensureCheckTxn: a critical check invalidates the sessions that depend on it.
-    if (check.Status === 'critical') invalidateSessionsForCheck(stores, context, command.node, check.CheckID);
+    const service = definition.serviceId === '' ? null : listed.get(definition.serviceId);
+    if (service === undefined) return { kind: 'error', message: `Check ${goQuote(definition.checkId)} names service ${goQuote(definition.serviceId)}, which is not synced` };
+    checks.push(service === null ? { ...definition, serviceName: '', serviceTags: [] }
+      : { ...definition, serviceName: service.service, serviceTags: service.tags });
   }
+  const keptChecks = new Set([SERF_HEALTH_CHECK_ID, ...checks.map((check) => check.checkId)]);
+  for (const service of catalog.nodeServices(node)) {
+    if (listed.has(service.ID)) continue;
+    for (const check of catalog.removeService(context, node, service.ID) ?? []) invalidateSessionsForCheck(stores, context, node, check.CheckID);
+  }
+  for (const check of catalog.nodeChecks(node)) {
+    if (keptChecks.has(check.CheckID)) continue;
+    if (catalog.removeCheck(context, node, check.CheckID)) invalidateSessionsForCheck(stores, context, node, check.CheckID);
+  }
+  for (const service of command.services) catalog.upsertService(context, node, service);
+  writeChecks(stores, context, node, checks);
   return DONE;
 }
 

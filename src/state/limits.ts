@@ -45,8 +45,17 @@ export const ORDERED_MAP_NODE_ENTRIES_MAX = 64;
 /** Consul's session TTL upper bound (`[10s, 24h]`); the FSM asserts TTLs never exceed it. */
 export const SESSION_TTL_NS_MAX = 24 * 60 * 60 * 1_000_000_000;
 
+/** A service's port is a TCP/UDP port number. */
+export const SERVICE_PORT_MAX = 65_535;
+
 /** A uint64 (Flags, cas indexes): Consul's wire type. */
 export const UINT64_MAX = (1n << 64n) - 1n;
+
+/** A restored snapshot is held in memory (staged, then decoded): bounded well below the heap. */
+export const RESTORE_BYTES_MAX = 512 * 1024 * 1024;
+
+/** One restore chunk per log entry, well inside COMMAND_BYTES_MAX with its envelope. */
+export const RESTORE_CHUNK_BYTES_MAX = 512 * 1024;
 
 assert(KV_VALUE_BYTES_MAX + 16 * 1024 < COMMAND_BYTES_MAX, 'a maximal kv-set must fit a command');
 assert(TXN_BODY_BYTES_MAX < COMMAND_BYTES_MAX, 'a maximal txn must fit a command');

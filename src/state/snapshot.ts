@@ -1,26 +1,33 @@
 /**
  * The snapshot format of the whole state: one version byte, then msgpack of sorted rows (KV
- * entries, tombstones, lock-delays, sessions, nodes, checks) and every table index. Rows are
+ * entries, tombstones, lock-delays, sessions, nodes, services, checks) and every table index.
+ * Version 2 added the services table; a version 1 snapshot (written before services existed)
+ * still restores, with no services and a services index of 0. Rows are
  * sorted and records are sorted pairs, so two servers in the same logical state produce the same
  * bytes (the determinism tests compare them). Everything is re-validated on decode.
  */
 import { assert } from '../lib/assert.js';
 import { CorruptionError } from '../lib/errors.js';
-import type { CatalogNode, CatalogSnapshot, HealthCheck } from './catalog.js';
+import type { CatalogNode, CatalogService, CatalogSnapshot, HealthCheck } from './catalog.js';
 import { HEALTH_STATUSES, SESSION_BEHAVIORS } from './commands.js';
 import type { KvEntryRow, KvSnapshot } from './kv.js';
 import { compareKeys } from './ordered-map.js';
 import type { SessionSnapshot, StoredSession } from './sessions.js';
 import {
-  expectArray, expectBytesOrNull, expectCount, expectObject, expectOneOf, expectString, expectStringArray,
+  expectArray, expectBoolean, expectBytesOrNull, expectCount, expectObject, expectOneOf, expectString, expectStringArray,
   expectUint64, statePackr,
 } from './wire.js';
 
-/** Bumped on any change of the layout below; restore refuses other versions. */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/** Bumped on any change of the layout below; restore refuses versions it does not know. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
+
+/** The layout before the services table: restored as a catalog without services. */
+const SNAPSHOT_FORMAT_VERSION_WITHOUT_SERVICES = 1;
 
 /** The whole state of the machine. */
 export interface StateSnapshot {
+  /** A snapshot restore in progress (its chunks so far), or null. Absent in older snapshots. */
+  readonly restore: { readonly restoreId: string; readonly totalBytes: number; readonly sha256: string; readonly data: Uint8Array } | null;
   readonly lastAppliedIndex: number;
   readonly kv: KvSnapshot;
   readonly sessions: SessionSnapshot;
@@ -30,13 +37,16 @@ export interface StateSnapshot {
 /** Encodes a snapshot: version byte + msgpack. */
 export function encodeSnapshot(state: StateSnapshot): Uint8Array {
   const body = statePackr.pack({
+    ...(state.restore === null ? {} : { restore: state.restore }),
     lastAppliedIndex: state.lastAppliedIndex,
     kv: state.kv,
     sessions: { index: state.sessions.index, sessions: state.sessions.sessions.map(sessionRow) },
     catalog: {
       nodesIndex: state.catalog.nodesIndex,
+      servicesIndex: state.catalog.servicesIndex,
       checksIndex: state.catalog.checksIndex,
       nodes: state.catalog.nodes.map(nodeRow),
+      services: state.catalog.services.map(serviceRow),
       checks: state.catalog.checks.map(checkRow),
     },
   });
@@ -48,18 +58,28 @@ export function encodeSnapshot(state: StateSnapshot): Uint8Array {
 
 /** Decodes and validates a snapshot; asserts on malformed content, CorruptionError on a foreign version. */
 export function decodeSnapshot(bytes: Uint8Array): StateSnapshot {
-  if (bytes.byteLength === 0 || bytes[0] !== SNAPSHOT_FORMAT_VERSION) {
-    throw new CorruptionError(`state snapshot version ${String(bytes[0])} is not ${SNAPSHOT_FORMAT_VERSION}`);
+  const version = bytes[0];
+  if (version !== SNAPSHOT_FORMAT_VERSION && version !== SNAPSHOT_FORMAT_VERSION_WITHOUT_SERVICES) {
+    throw new CorruptionError(`state snapshot version ${String(version)} is not ${SNAPSHOT_FORMAT_VERSION_WITHOUT_SERVICES} or ${SNAPSHOT_FORMAT_VERSION}`);
   }
   const raw = expectObject(statePackr.unpack(bytes.subarray(1)), 'snapshot');
   const lastAppliedIndex = expectCount(raw['lastAppliedIndex'], 'lastAppliedIndex');
   const kv = decodeKv(raw['kv']);
   const sessions = decodeSessions(raw['sessions']);
-  const catalog = decodeCatalog(raw['catalog']);
-  for (const index of [kv.index, sessions.index, catalog.nodesIndex, catalog.checksIndex]) {
+  const catalog = decodeCatalog(raw['catalog'], version === SNAPSHOT_FORMAT_VERSION);
+  for (const index of [kv.index, sessions.index, catalog.nodesIndex, catalog.servicesIndex, catalog.checksIndex]) {
     assert(index <= lastAppliedIndex, 'no table index is beyond the last applied index');
   }
-  return { lastAppliedIndex, kv, sessions, catalog };
+  return { restore: decodeRestore(raw['restore']), lastAppliedIndex, kv, sessions, catalog };
+}
+
+function decodeRestore(value: unknown): StateSnapshot['restore'] {
+  if (value === undefined) return null;
+  const raw = expectObject(value, 'restore');
+  const data = expectBytesOrNull(raw['data'], 'restore data') ?? new Uint8Array(0);
+  const totalBytes = expectCount(raw['totalBytes'], 'restore totalBytes');
+  assert(data.byteLength <= totalBytes, 'restore staging within its total');
+  return { restoreId: expectString(raw['restoreId'], 'restoreId'), totalBytes, sha256: expectString(raw['sha256'], 'restore sha256'), data };
 }
 
 function decodeKv(value: unknown): KvSnapshot {
@@ -123,12 +143,37 @@ function nodeRow(node: CatalogNode): Row {
     Object.entries(node.Meta), node.CreateIndex, node.ModifyIndex];
 }
 
+function serviceRow(s: CatalogService): Row {
+  return [s.Node, s.ID, s.Service, s.Tags, s.Address, Object.entries(s.Meta), s.Port, s.Weights.Passing, s.Weights.Warning,
+    s.EnableTagOverride, s.CreateIndex, s.ModifyIndex];
+}
+
+function decodeServices(value: unknown): CatalogService[] {
+  const services = expectArray(value, 'services').map((item): CatalogService => {
+    const row = expectArray(item, 'service row');
+    assert(row.length === 12, 'service row has 12 fields');
+    return {
+      Node: expectString(row[0], 'Node'), ID: expectString(row[1], 'ID'), Service: expectString(row[2], 'Service'),
+      Tags: expectStringArray(row[3], 'Tags'), Address: expectString(row[4], 'Address'), Meta: decodeRecord(row[5], 'Meta'),
+      Port: expectCount(row[6], 'Port'), Weights: { Passing: expectCount(row[7], 'Passing'), Warning: expectCount(row[8], 'Warning') },
+      EnableTagOverride: expectBoolean(row[9], 'EnableTagOverride'), CreateIndex: expectCount(row[10], 'CreateIndex'),
+      ModifyIndex: expectCount(row[11], 'ModifyIndex'),
+    };
+  });
+  for (let i = 1; i < services.length; i++) {
+    const [a, b] = [services[i - 1] as CatalogService, services[i] as CatalogService];
+    const order = compareKeys(a.Node, b.Node);
+    assert(order < 0 || (order === 0 && compareKeys(a.ID, b.ID) < 0), 'services are sorted by Node, then ID, and unique');
+  }
+  return services;
+}
+
 function checkRow(c: HealthCheck): Row {
   return [c.Node, c.CheckID, c.Name, c.Status, c.Notes, c.Output, c.ServiceID, c.ServiceName, c.ServiceTags,
     c.Type, c.Interval, c.Timeout, c.CreateIndex, c.ModifyIndex];
 }
 
-function decodeCatalog(value: unknown): CatalogSnapshot {
+function decodeCatalog(value: unknown, withServices: boolean): CatalogSnapshot {
   const raw = expectObject(value, 'catalog');
   const nodes = expectArray(raw['nodes'], 'nodes').map((item): CatalogNode => {
     const row = expectArray(item, 'node row');
@@ -154,8 +199,10 @@ function decodeCatalog(value: unknown): CatalogSnapshot {
   });
   return {
     nodesIndex: expectCount(raw['nodesIndex'], 'nodesIndex'),
+    servicesIndex: withServices ? expectCount(raw['servicesIndex'], 'servicesIndex') : 0,
     checksIndex: expectCount(raw['checksIndex'], 'checksIndex'),
     nodes,
+    services: withServices ? decodeServices(raw['services']) : [],
     checks,
   };
 }

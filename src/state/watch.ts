@@ -38,14 +38,18 @@ export function kvReadScope(key: string, options: { readonly recurse: boolean; r
 
 /**
  * The table scopes of the non-KV reads, as Consul 1.16 indexes them: session reads use the
- * sessions table; catalog nodes (and node, until services exist) the nodes table; health node
- * and state reads the checks table.
+ * sessions table; catalog nodes the nodes table; catalog services the services table; a catalog
+ * node and a service's instances the nodes and services tables; health node and state reads the
+ * checks table; health of a service's instances all three.
  */
 export const TABLE_SCOPES = {
   sessions: { kind: 'tables', tables: ['sessions'] },
   catalogNodes: { kind: 'tables', tables: ['nodes'] },
-  catalogNode: { kind: 'tables', tables: ['nodes'] },
+  catalogServices: { kind: 'tables', tables: ['services'] },
+  catalogNode: { kind: 'tables', tables: ['nodes', 'services'] },
+  serviceNodes: { kind: 'tables', tables: ['nodes', 'services'] },
   healthChecks: { kind: 'tables', tables: ['checks'] },
+  healthService: { kind: 'tables', tables: ['nodes', 'services', 'checks'] },
 } as const satisfies Readonly<Record<string, WatchScope>>;
 
 interface Waiter {

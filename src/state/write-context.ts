@@ -7,7 +7,7 @@ import type { KvStore } from './kv.js';
 import type { SessionStore } from './sessions.js';
 
 /** Tables with one index each, watched as a whole (Consul's table indexes). */
-export type TableName = 'sessions' | 'nodes' | 'checks';
+export type TableName = 'sessions' | 'nodes' | 'services' | 'checks';
 
 /** What one applied command changed; the watch index is notified only once the command succeeded. */
 export class ChangeSet {

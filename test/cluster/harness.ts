@@ -71,6 +71,16 @@ export interface ClusterOptions {
    * `bootstrap_expect`, ...) and only per-agent flags (name, ports, dirs, joins) are added.
    */
   readonly configFiles?: { readonly server: string; readonly client: string };
+  /** The agent's entry point; default `build/src/main.js` under the working directory. */
+  readonly main?: string;
+  /**
+   * Per server (by index): the host it advertises to its peers (`-advertise`), which its peers'
+   * retry_join dial too. A fault proxy listening there on the server's port (test/faults/)
+   * then carries all server-to-server traffic. Absent: everyone dials 127.0.0.1 directly.
+   */
+  readonly advertiseHosts?: readonly string[];
+  /** Per server (by index): a fixed node id (`-node-id`), so a proxy can name the dialer. */
+  readonly nodeIds?: readonly string[];
 }
 
 export class Cluster {
@@ -78,6 +88,7 @@ export class Cluster {
   readonly root: string;
   readonly #env: Record<string, string>;
   readonly #nodeArgs: readonly string[];
+  #main = MAIN;
 
   private constructor(root: string, env: Record<string, string>, nodeArgs: readonly string[]) {
     this.root = root;
@@ -89,10 +100,12 @@ export class Cluster {
   static async create(options: ClusterOptions): Promise<Cluster> {
     const root = mkdtempSync(join(tmpdir(), 'conclave-cluster-'));
     const cluster = new Cluster(root, { ...(options.env ?? {}) }, options.nodeArgs ?? []);
+    if (options.main !== undefined) cluster.#main = options.main;
     const total = options.servers + (options.clients ?? 0);
     const ports = await freePorts(total * 2);
     const serverPorts = Array.from({ length: options.servers }, (_, k) => ports[2 * k + 1] as number);
-    const joinArgs = serverPorts.flatMap((port) => ['-retry-join', `127.0.0.1:${port}`]);
+    const peerHost = (k: number): string => options.advertiseHosts?.[k] ?? '127.0.0.1';
+    const joinArgs = serverPorts.flatMap((port, k) => ['-retry-join', `${peerHost(k)}:${port}`]);
     for (let k = 0; k < total; k++) {
       const server = k < options.servers;
       const name = server ? `s${k + 1}` : `c${k - options.servers + 1}`;
@@ -110,9 +123,13 @@ export class Cluster {
         `-data-dir=${dataDir}`,
         '-bind=127.0.0.1',
         '-client=127.0.0.1',
+        // Many agents share this host: DNS stays off unless a test gives an agent its own port.
+        '-dns-port=0',
         `-http-port=${httpPort}`,
         `-server-port=${serverPort}`,
         ...joinArgs,
+        ...(server && options.advertiseHosts?.[k] !== undefined ? [`-advertise=${options.advertiseHosts[k]}`] : []),
+        ...(server && options.nodeIds?.[k] !== undefined ? [`-node-id=${options.nodeIds[k]}`] : []),
         ...(options.extraArgs ?? []),
       ];
       cluster.agents.push({ name, server, httpPort, serverPort, dataDir, args, process: null, output: '' });
@@ -126,7 +143,7 @@ export class Cluster {
     const dataDir = join(this.root, name);
     mkdirSync(dataDir, { recursive: true });
     const joinArgs = this.servers.flatMap((server) => ['-retry-join', `127.0.0.1:${server.serverPort}`]);
-    const args = ['agent', '-server', `-node=${name}`, `-data-dir=${dataDir}`, '-bind=127.0.0.1', '-client=127.0.0.1', `-http-port=${httpPort}`, `-server-port=${serverPort}`, ...joinArgs, ...extraArgs];
+    const args = ['agent', '-server', `-node=${name}`, `-data-dir=${dataDir}`, '-bind=127.0.0.1', '-client=127.0.0.1', '-dns-port=0', `-http-port=${httpPort}`, `-server-port=${serverPort}`, ...joinArgs, ...extraArgs];
     const agent: RunningAgent = { name, server: true, httpPort, serverPort, dataDir, args, process: null, output: '' };
     this.agents.push(agent);
     return agent;
@@ -153,6 +170,17 @@ export class Cluster {
     }
   }
 
+  /** Appends flags to one agent's command line (e.g. its own config file); takes effect at its next start. */
+  addArgs(name: string, ...args: string[]): void {
+    const agent = this.agent(name);
+    Object.assign(agent, { args: [...agent.args, ...args] });
+  }
+
+  /** The PID of a running agent, or null. */
+  pid(name: string): number | null {
+    return this.agent(name).process?.pid ?? null;
+  }
+
   agent(name: string): RunningAgent {
     const agent = this.agents.find((a) => a.name === name);
     if (agent === undefined) throw new Error(`no agent ${name}`);
@@ -170,7 +198,7 @@ export class Cluster {
   start(name: string, extraEnv: Readonly<Record<string, string>> = {}): void {
     const agent = this.agent(name);
     if (agent.process !== null) throw new Error(`${name} is running`);
-    const child = spawn(process.execPath, [...this.#nodeArgs, MAIN, ...agent.args], {
+    const child = spawn(process.execPath, [...this.#nodeArgs, this.#main, ...agent.args], {
       env: { ...inheritedEnv(), ...this.#env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -188,7 +188,10 @@ t.test('register: Consul\'s errors, in Consul\'s order', async (t) => {
     [{ Node: 'n', Address: '10.0.0.1', ID: '0b9a3f6e_3c7a-4d3e-9a59-5f3f1d0c8e11' }, 500, 'Bad node ID: uuid is improperly formatted'],
     [{ Node: 'n', Address: '10.0.0.1', ID: '0b9a3f6e-3c7a-4d3e-9a59-5f3f1d0c8e1g' }, 500, "Bad node ID: encoding/hex: invalid byte: U+0067 'g'"],
     [{ Node: 'n' }, 500, 'Must provide address if SkipNodeUpdate is not set'],
-    [{ Node: 'n', Address: '10.0.0.1', Service: { Service: 'web' } }, 400, 'Service registration is not supported yet: register the node and its node checks only'],
+    [{ Node: 'n', Address: '10.0.0.1', Service: { ID: 'web-1' } }, 500, 'Must provide service name (Service.Service) when service ID is provided'],
+    [{ Node: 'n', Address: '10.0.0.1', Service: { Service: 'web', Address: '0.0.0.0' } }, 500, 'Invalid service address'],
+    [{ Node: 'n', Address: '10.0.0.1', Service: { Service: 'web', Port: 'x' } }, 400,
+      'Request decode failed: json: cannot unmarshal string into Go struct field NodeService.Port of type int'],
     [{ Node: 'n', Address: '10.0.0.1', Check: { Name: 'c', ServiceID: 'web' } }, 500, 'Missing service registration'],
     [{ Node: 'n', Address: '10.0.0.1', Check: { Name: 'c', Status: 'bogus' } }, 400, "Invalid check status: 'bogus'"],
     [{ Node: 'n', Address: '10.0.0.1', Check: { Status: 'passing' } }, 500, 'Missing check ID: give CheckID or Name'],
@@ -218,7 +221,7 @@ t.test('register: a state-machine error is a 500 with its text; write failures p
   t.equal(response.body, 'boom');
 });
 
-t.test('deregister: a check, a service (no-op), the whole node; sessions on it go; Consul\'s errors', async (t) => {
+t.test('deregister: a check, an unknown service (no-op), the whole node; sessions on it go; Consul\'s errors', async (t) => {
   const f = await setup(t);
   await register(f, { Node: 'n', Address: '10.0.0.1', Checks: [{ CheckID: 'a', Status: 'passing' }, { CheckID: 'b', Status: 'passing' }] });
   const session = json<{ ID: string }>(await f.request({ method: 'PUT', url: '/v1/session/create', payload: { Node: 'n', NodeChecks: ['a'] } })).ID;
@@ -226,8 +229,10 @@ t.test('deregister: a check, a service (no-op), the whole node; sessions on it g
   t.equal((await deregister({ Node: 'n', CheckID: 'b' })).body, 'true');
   t.same(f.agent.fsm.nodeChecks('n').map((check) => check.CheckID), ['a']);
   const applied = f.agent.applied.length;
-  t.equal((await deregister({ Node: 'n', ServiceID: 'web' })).body, 'true', 'an unknown service: true, nothing written');
-  t.equal(f.agent.applied.length, applied);
+  t.equal((await deregister({ Node: 'n', ServiceID: 'web' })).body, 'true', 'an unknown service: true, nothing changes');
+  t.equal(f.agent.applied.length, applied + 1);
+  t.match(f.agent.applied.at(-1), { type: 'service-deregister', node: 'n', serviceId: 'web' });
+  t.same(f.agent.fsm.nodeChecks('n').map((check) => check.CheckID), ['a']);
   t.equal((await deregister({ Node: 'n' })).body, 'true');
   t.equal(f.agent.fsm.getNode('n'), undefined);
   t.equal(f.agent.fsm.getSession(session), undefined, 'the node\'s sessions are invalidated');

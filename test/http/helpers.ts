@@ -73,6 +73,7 @@ export function json<T = unknown>(response: LightMyRequestResponse): T {
 export function delegate(agent: LocalAgent, overrides: Partial<AgentApi> = {}): AgentApi {
   return {
     info: agent.info,
+    local: agent.local,
     write: (command) => agent.write(command),
     query: (query, options) => agent.query(query, options),
     renewSession: (id) => agent.renewSession(id),
@@ -84,6 +85,9 @@ export function delegate(agent: LocalAgent, overrides: Partial<AgentApi> = {}): 
     forceLeave: (node) => agent.forceLeave(node),
     raftConfiguration: () => agent.raftConfiguration(),
     removeRaftPeer: (id) => agent.removeRaftPeer(id),
+    transferLeader: () => agent.transferLeader(),
+    snapshotSave: () => agent.snapshotSave(),
+    snapshotRestore: (archive) => agent.snapshotRestore(archive),
     stateDigest: () => agent.stateDigest(),
     raftStatus: () => agent.raftStatus(),
     ...overrides,

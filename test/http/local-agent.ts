@@ -10,7 +10,10 @@
  * - `renewSession` returns the session (or null) and re-arms its TTL timer;
  * - membership is the catalog: `members()` lists the catalog's nodes (this agent's node is the
  *   server), `forceLeave` deregisters the node, `join` does nothing, `leave` closes the double,
- *   `removeRaftPeer` only records the id (`removedRaftPeers`), and there is no Raft status.
+ *   `removeRaftPeer` only records the id (`removedRaftPeers`), and there is no Raft status;
+ * - its local services and checks (a real LocalState, in memory unless `dataDir` is given) are
+ *   synced into the state machine at once on every change, as the leader's `node-sync` would
+ *   (with `consulService`, the servers' `consul` service too).
  *
  * TEST-DOUBLE BEHAVIOUR, not the agent's: session TTL expiry. In the real agent the leader runs
  * the TTL timers and proposes `session-destroy`; here a timer per session fires 2 × TTL after
@@ -18,6 +21,12 @@
  * consul-api.md §8 can be shown end to end. The lead runs the same HTTP tests against a real
  * cluster later.
  */
+import { LocalState } from '../../src/agent/local-state.js';
+import { ServiceSyncer, consulServiceOf } from '../../src/agent/service-sync.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { BadRequestError, InternalError } from '../../src/lib/errors.js';
+import { packSnapshotArchive, unpackSnapshotArchive } from '../../src/agent/snapshot-archive.js';
+import { RESTORE_CHUNK_BYTES_MAX } from '../../src/state/limits.js';
 import type { AgentApi, AgentInfo, MemberInfo, RaftConfigurationInfo, QueryMeta, QueryOptions, WriteResult } from '../../src/agent/agent-api.js';
 import { runBlockingQuery } from '../../src/agent/queries.js';
 import type { Query, QueryValue } from '../../src/agent/queries.js';
@@ -37,6 +46,12 @@ export interface LocalAgentOptions {
   readonly nowMs?: () => number;
   /** Passed to the StateMachine (e.g. a low watchWaitersMax). */
   readonly fsm?: StateMachineOptions;
+  /** Where local registrations persist (default: memory only). */
+  readonly dataDir?: string;
+  /** `enable_script_checks` (default false). */
+  readonly enableScriptChecks?: boolean;
+  /** Sync the servers' `consul` service with the local services (default false). */
+  readonly consulService?: boolean;
 }
 
 const NO_CONSISTENCY_STEP = async (): Promise<void> => undefined;
@@ -49,6 +64,8 @@ export class LocalAgent implements AgentApi {
   readonly applied: Command[] = [];
   /** Every `removeRaftPeer` id, in order. */
   readonly removedRaftPeers: string[] = [];
+  readonly local: LocalState;
+  readonly #sync: ServiceSyncer;
   readonly #ttlExpiry: boolean;
   readonly #nowMs: () => number;
   readonly #ttlTimers = new Map<string, NodeJS.Timeout>();
@@ -79,6 +96,23 @@ export class LocalAgent implements AgentApi {
         serviceId: '', serviceName: '', serviceTags: [], type: '', interval: '', timeout: '',
       }],
     });
+    this.local = new LocalState({
+      nodeName: this.info.nodeName, dataDir: options.dataDir ?? null, enableScriptChecks: options.enableScriptChecks ?? false, logger: silentLogger,
+    });
+    const consul = options.consulService === true ? [consulServiceOf(this.info.serverPort, this.info.version)] : [];
+    this.#sync = new ServiceSyncer(this.local, () => consul);
+    this.local.onChange(() => this.syncServices());
+    if (options.consulService === true || options.dataDir !== undefined) this.syncServices();
+  }
+
+  /** Writes the local services and checks into the state machine if they changed (`node-sync`). */
+  syncServices(): void {
+    if (this.#closed) return;
+    const fields = this.#sync.fields();
+    if (fields.sync !== undefined) {
+      this.#applyNow({ type: 'node-sync', nowMs: 0, node: this.info.nodeName, services: fields.sync.services, checks: fields.sync.checks });
+    }
+    this.#sync.onReply(fields, { servicesInSync: true });
   }
 
   /** The index of the last applied write. */
@@ -143,6 +177,33 @@ export class LocalAgent implements AgentApi {
     return { servers: [{ id: this.info.nodeId, node: this.info.nodeName, address, leader: true, voter: true, lastIndex: this.fsm.lastAppliedIndex }], index: this.fsm.lastAppliedIndex };
   }
 
+  async snapshotSave(): Promise<{ index: number; archive: Uint8Array }> {
+    const index = this.fsm.lastAppliedIndex;
+    return { index, archive: packSnapshotArchive(index, this.fsm.snapshot()) };
+  }
+
+  /** The same checks and the same begin/chunks/commit commands as a real leader, applied at once. */
+  async snapshotRestore(archive: Uint8Array): Promise<void> {
+    const { state, sha256 } = unpackSnapshotArchive(archive);
+    try {
+      new StateMachine().restore(state);
+    } catch (error) {
+      throw new BadRequestError(`Snapshot state is invalid: ${(error as Error).message}`);
+    }
+    const restoreId = `restore-${this.fsm.lastAppliedIndex}`;
+    await this.write({ type: 'restore-begin', nowMs: 0, restoreId, totalBytes: state.byteLength, sha256 });
+    for (let offset = 0; offset < state.byteLength; offset += RESTORE_CHUNK_BYTES_MAX) {
+      await this.write({ type: 'restore-chunk', nowMs: 0, restoreId, offset, data: state.subarray(offset, offset + RESTORE_CHUNK_BYTES_MAX) });
+    }
+    const { result } = await this.write({ type: 'restore-commit', nowMs: 0, restoreId });
+    if (result.kind !== 'restored') throw new InternalError(`snapshot restore failed: ${result.kind}`);
+  }
+
+  /** A single server has nobody to hand leadership to (Consul's answer for a lone server). */
+  async transferLeader(): Promise<void> {
+    throw new InternalError('no other voting server to transfer leadership to');
+  }
+
   /** Records the removal (this double has a single-server configuration and no Raft). */
   async removeRaftPeer(id: string): Promise<void> {
     this.removedRaftPeers.push(id);
@@ -159,6 +220,7 @@ export class LocalAgent implements AgentApi {
   /** Stops the TTL timers; later writes fail. */
   close(): void {
     this.#closed = true;
+    void this.local.close();
     for (const timer of this.#ttlTimers.values()) clearTimeout(timer);
     this.#ttlTimers.clear();
   }

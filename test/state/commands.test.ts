@@ -1,12 +1,15 @@
 import t from 'tap';
 import { AssertionError } from '../../src/lib/assert.js';
 import { COMMAND_TYPES, decodeCommand, encodeCommand } from '../../src/state/commands.js';
-import type { Command } from '../../src/state/commands.js';
+import type { Command, NodeRegisterCommand } from '../../src/state/commands.js';
 import { statePackr } from '../../src/state/wire.js';
 import { acquire, bytes, createSessionCommand, del, put, putCas, registerNode, txn } from './helpers.js';
 import type { Unstamped } from './helpers.js';
 
 const SEMAPHORE_FLAG = 16210313421097356768n;
+const WEB = {
+  serviceId: 'web-1', service: 'web', tags: ['v1'], address: '', meta: { a: 'b' }, port: 80, weights: { passing: 1, warning: 1 }, enableTagOverride: false,
+};
 const stamp = (command: Unstamped): Command => ({ ...command, nowMs: 1_700_000_000_123 }) as Command;
 
 t.test('every command type round-trips', async (t) => {
@@ -24,6 +27,9 @@ t.test('every command type round-trips', async (t) => {
     stamp({ type: 'check-update', node: 'n1', checkId: 'serfHealth', status: 'critical', output: 'down' }),
     stamp({ type: 'check-deregister', node: 'n1', checkId: 'serfHealth' }),
     stamp({ type: 'tombstone-reap', reapIndex: 10 }),
+    stamp({ ...(registerNode('n1') as Omit<NodeRegisterCommand, 'nowMs'>), service: WEB }),
+    stamp({ type: 'service-deregister', node: 'n1', serviceId: 'web-1' }),
+    stamp({ type: 'node-sync', node: 'n1', services: [WEB], checks: [] }),
   ];
   t.same(new Set(commands.map((c) => c.type)), new Set(COMMAND_TYPES), 'the list covers every type');
   for (const command of commands) t.same(decodeCommand(encodeCommand(command)), command, command.type);

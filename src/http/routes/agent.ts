@@ -1,6 +1,6 @@
 /**
  * `/v1/agent/*`, answered by the local agent without meta headers (consul-api.md §10): self,
- * members, join, leave and force-leave. Services and checks come with the services issue.
+ * members, join, leave and force-leave. Services and checks: agent-services.ts.
  *
  * Membership writes answer an empty 200 (no Content-Type) and every failure is a 500 with the
  * agent's text, as Consul returns its Serf errors.
@@ -101,6 +101,18 @@ function raftStats(status: Record<string, unknown>): Record<string, string> {
   };
 }
 
+/** The `agent` section: how many local services and checks, monitors (runners) and TTL checks. */
+function checkStats(agent: AgentApi): Record<string, string> {
+  const checks = agent.local.checks();
+  const monitors = checks.filter((check) => check.spec.kind === 'http' || check.spec.kind === 'tcp' || check.spec.kind === 'script');
+  return {
+    check_monitors: String(monitors.length),
+    check_ttls: String(checks.filter((check) => check.spec.kind === 'ttl').length),
+    checks: String(checks.length),
+    services: String(agent.local.services().length),
+  };
+}
+
 /**
  * `Config.Stats` of /v1/agent/self, what `consul info` prints: string values in sections, as
  * Consul's. Only local facts: agent/self must answer without a server (Go clients call it to
@@ -109,7 +121,7 @@ function raftStats(status: Record<string, unknown>): Record<string, string> {
 async function agentStats(agent: AgentApi): Promise<Record<string, Record<string, string>>> {
   const { info } = agent;
   const stats: Record<string, Record<string, string>> = {
-    agent: { check_monitors: '0', check_ttls: '0', checks: '0', services: '0' },
+    agent: checkStats(agent),
     build: { prerelease: '', revision: info.revision, version: info.version, version_metadata: '' },
     consul: { acl: 'disabled', server: String(info.server) },
     runtime: { arch: process.arch, cpu_count: String(availableParallelism()), os: process.platform, version: process.version },

@@ -6,8 +6,10 @@
  * `Must provide address if SkipNodeUpdate is not set`, then the service and the checks (all 500
  * but the decode).
  *
- * Node-level registration only: a `Service` is refused (400) until services exist, and a check
- * naming a ServiceID fails as Consul's state store fails it for an unknown service.
+ * A `Service` is registered with the node (servicePreApply's checks: `Must provide service name
+ * (Service.Service) when service ID is provided`, `Invalid service address`); a check naming a
+ * ServiceID must name that service or one the node has (the state machine answers `Missing
+ * service registration` otherwise, and nothing is written).
  */
 import type { AgentInfo } from '../../agent/agent-api.js';
 import { BadRequestError, InternalError } from '../../lib/errors.js';
@@ -18,6 +20,7 @@ import {
 } from '../json-fields.js';
 import { JsonSyntaxError, readJson } from '../json-reader.js';
 import { CATALOG_CHECKS_COUNT_MAX } from '../limits.js';
+import { catalogServiceOf } from '../service-request.js';
 import type { JsonObject, JsonValue } from '../json-reader.js';
 
 const REGISTER_FIELDS = [
@@ -27,9 +30,6 @@ const CHECK_FIELDS = [
   'Node', 'CheckID', 'Name', 'Status', 'Notes', 'Output', 'ServiceID', 'ServiceName', 'ServiceTags', 'Type', 'Interval', 'Timeout',
 ] as const;
 const DEREGISTER_FIELDS = ['Datacenter', 'Node', 'ServiceID', 'CheckID'] as const;
-
-/** What Consul answers for a Service until the catalog has services. */
-export const SERVICES_NOT_SUPPORTED = 'Service registration is not supported yet: register the node and its node checks only';
 
 /** A decoded register request: the command, and whether the node's own fields must be kept. */
 export interface CatalogRegistration {
@@ -116,11 +116,10 @@ function checkOf(raw: RawCheck, node: string): CheckDefinition {
   if (checkNode !== node) throw new InternalError(`Check node "${checkNode}" does not match the registered node "${node}"`);
   const checkId = raw.CheckID || raw.Name;
   if (checkId === '') throw new InternalError('Missing check ID: give CheckID or Name');
-  // Consul's ensureCheckTxn on a ServiceID the node does not have (no node has services yet).
-  if (raw.ServiceID !== '') throw new InternalError('Missing service registration');
+  // The service's name and tags are filled in by the state machine (ensureCheckTxn).
   return {
     checkId, name: raw.Name, status: statusOf(raw.Status), notes: raw.Notes, output: raw.Output,
-    serviceId: '', serviceName: '', serviceTags: [], type: raw.Type, interval: raw.Interval, timeout: raw.Timeout,
+    serviceId: raw.ServiceID, serviceName: '', serviceTags: [], type: raw.Type, interval: raw.Interval, timeout: raw.Timeout,
   };
 }
 
@@ -151,11 +150,15 @@ function decodeRegistration(object: JsonObject | null, info: AgentInfo): Catalog
   const badId = id === '' ? null : uuidError(id);
   if (badId !== null) throw new InternalError(`Bad node ID: ${badId}`);
   if (address === '' && !skipNodeUpdate) throw new InternalError('Must provide address if SkipNodeUpdate is not set');
-  const service = fields.get('Service');
-  if (service !== undefined && service !== null) throw new BadRequestError(SERVICES_NOT_SUPPORTED);
+  const service = catalogServiceOf(fields.get('Service'));
+  if (service !== null && service.service === '') {
+    throw new InternalError(service.serviceId === '' ? 'Must provide service name' : 'Must provide service name (Service.Service) when service ID is provided');
+  }
+  if (service !== null && (service.address === '0.0.0.0' || service.address === '::' || service.address === '[::]')) throw new InternalError('Invalid service address');
   const checks = checksOf(rawChecks, node);
   const command: NodeRegisterCommand = {
     type: 'node-register', nowMs: 0, node, id, address, datacenter: info.datacenter, taggedAddresses, meta, checks,
+    ...(service === null ? {} : { service }),
   };
   return { command, skipNodeUpdate };
 }

@@ -1,12 +1,9 @@
 /**
  * `/v1/catalog/*` (consul-api.md §11). Reads block and send every meta header, including
  * X-Consul-Effective-Consistency (catalog-read.ts), except `datacenters`, which sends none.
- * Writes are node-level registration: `register` upserts a node and its node checks,
- * `deregister` removes a node (with its checks and sessions) or one check; both answer `true`.
- *
- * Services do not exist yet: `services` is `{}` and `service/<s>` is `[]` for every name (Consul
- * lists the `consul` service of the servers there; it arrives with the services table), and a
- * registration carrying a Service is refused with a 400 saying so.
+ * `register` upserts a node, its service (if any) and checks; `deregister` removes a node (with
+ * its services, checks and sessions), one service (with its checks) or one check; both answer
+ * `true`. Registrations on an agent's own node are overwritten by its anti-entropy, as in Consul.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AgentApi } from '../../agent/agent-api.js';
@@ -16,7 +13,7 @@ import { BadRequestError, InternalError, TooLargeError } from '../../lib/errors.
 import type { Command, NodeRegisterCommand } from '../../state/commands.js';
 import { queryOf, readFromAgent } from '../agent-calls.js';
 import { bodyText, readBody } from '../body.js';
-import { nodeJson } from '../catalog-json.js';
+import { nodeJson, nodeServiceJson, serviceNodeJson } from '../catalog-json.js';
 import { catalogRead, nodeMetaField } from '../catalog-read.js';
 import { pathSuffix, registerEndpoint } from '../endpoints.js';
 import { sendJson, sendJsonText } from '../json.js';
@@ -50,8 +47,9 @@ async function writeCatalog(agent: AgentApi, command: Command): Promise<void> {
  * overwritten, a window Consul does not have (it decides inside the apply).
  */
 async function keepNodeFields(agent: AgentApi, reply: FastifyReply, command: NodeRegisterCommand): Promise<NodeRegisterCommand> {
-  const { value: node } = await readFromAgent(agent, reply, { kind: 'catalog-node', node: command.node }, LOOKUP_OPTIONS);
-  if (node === null) return command;
+  const { value: found } = await readFromAgent(agent, reply, { kind: 'catalog-node', node: command.node }, LOOKUP_OPTIONS);
+  if (found === null) return command;
+  const { node } = found;
   return { ...command, id: node.ID, address: node.Address, taggedAddresses: node.TaggedAddresses, meta: node.Meta };
 }
 
@@ -66,10 +64,11 @@ async function register(agent: AgentApi, request: FastifyRequest, reply: Fastify
 async function deregister(agent: AgentApi, request: FastifyRequest, reply: FastifyReply) {
   const text = bodyText(await readBody(request, JSON_BODY_BYTES_MAX, bodyTooLarge));
   const { node, serviceId, checkId } = decodeCatalogDeregistration(text, agent.info);
-  // Consul's DeregisterRequest: neither ID removes the node; a ServiceID alone names a service,
-  // which cannot exist yet (a no-op, as Consul's delete of an unknown service); a CheckID, the check.
+  // Consul's DeregisterRequest: neither ID removes the node; a ServiceID the service and its
+  // checks; a CheckID the check. Unknown ones are no-ops.
   if (serviceId === '' && checkId === '') await writeCatalog(agent, { type: 'node-deregister', nowMs: 0, node });
-  else if (checkId !== '') await writeCatalog(agent, { type: 'check-deregister', nowMs: 0, node, checkId });
+  else if (serviceId !== '') await writeCatalog(agent, { type: 'service-deregister', nowMs: 0, node, serviceId });
+  else await writeCatalog(agent, { type: 'check-deregister', nowMs: 0, node, checkId });
   return sendJsonText(reply, 'true');
 }
 
@@ -99,13 +98,18 @@ export const catalogRoutes: FastifyPluginAsync<RouteDeps> = async (app, { agent,
       (query) => ({ kind: 'catalog-services', ...nodeMetaField(query) }), (services) => services),
   });
   registerEndpoint(app, registry, SERVICE_PREFIX, {
-    GET: (request, reply) => catalogRead(agent, request, reply,
-      () => ({ kind: 'service-instances', service: nameIn(request, SERVICE_PREFIX, 'Missing service name') }), (instances) => instances),
+    GET: (request, reply) => catalogRead(agent, request, reply, (query) => ({
+      kind: 'catalog-service', service: nameIn(request, SERVICE_PREFIX, 'Missing service name'), tags: query.getAll('tag'), ...nodeMetaField(query),
+    }), (rows) => rows.map((row) => serviceNodeJson(row.node, row.service))),
   });
   // An unknown node is `200 null`, as Consul answers it.
   registerEndpoint(app, registry, NODE_PREFIX, {
     GET: (request, reply) => catalogRead(agent, request, reply,
       () => ({ kind: 'catalog-node', node: nameIn(request, NODE_PREFIX, 'Missing node name') }),
-      (node) => (node === null ? null : { Node: nodeJson(node), Services: {} })),
+      (found) => (found === null ? null : {
+        Node: nodeJson(found.node),
+        // Own data properties: a service ID like `__proto__` stays a key.
+        Services: Object.fromEntries(found.services.map((service) => [service.ID, nodeServiceJson(service)])),
+      })),
   });
 };

@@ -4,14 +4,14 @@
  * (catalog-read.ts). Checks are HealthCheck JSON, sorted by Node then CheckID as Consul's
  * state store returns them (byte order: `serfHealth` precedes `service:*` checks).
  *
- * Services do not exist yet: `checks/<service>` lists the checks naming that service (none can
- * be registered yet) and `service/<service>` is `[]`.
+ * `service/<service>` lists each instance with its node and the checks bearing on it: the node's
+ * checks (serfHealth: a failed node takes its services' health with it) and the service's own.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { HealthServiceChecksQuery, HealthStateQuery } from '../../agent/queries.js';
 import { BadRequestError } from '../../lib/errors.js';
 import type { HealthCheck } from '../../state/catalog.js';
-import { healthCheckJson } from '../catalog-json.js';
+import { healthCheckJson, nodeJson, nodeServiceJson } from '../catalog-json.js';
 import { catalogRead, nodeMetaField } from '../catalog-read.js';
 import { pathSuffix, registerEndpoint } from '../endpoints.js';
 import { boolQueryParam } from '../query-options.js';
@@ -51,8 +51,9 @@ export const healthRoutes: FastifyPluginAsync<RouteDeps> = async (app, { agent, 
     GET: (request, reply) => catalogRead(agent, request, reply, (query) => {
       const service = nameIn(request, SERVICE_PREFIX, 'Missing service name');
       // `?passing` drops instances with any non-passing check; parsed now so a bad value is a 400.
-      if (boolQueryParam(query, 'passing') === null) throw new BadRequestError('Invalid value for ?passing');
-      return { kind: 'service-instances', service };
-    }, (instances) => instances),
+      const passing = boolQueryParam(query, 'passing');
+      if (passing === null) throw new BadRequestError('Invalid value for ?passing');
+      return { kind: 'service-instances', service, tags: query.getAll('tag'), passing, ...nodeMetaField(query) };
+    }, (rows) => rows.map((row) => ({ Node: nodeJson(row.node), Service: nodeServiceJson(row.service), Checks: row.checks.map(healthCheckJson) }))),
   });
 };

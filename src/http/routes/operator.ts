@@ -70,6 +70,19 @@ async function removePeer(agent: AgentApi, request: FastifyRequest, reply: Fasti
   return reply.code(200).send();
 }
 
+/**
+ * `POST|PUT /v1/operator/raft/transfer-leader[?id=]` (Consul 1.15+): hands leadership to the
+ * server with that id, or to the most up-to-date voter; answers `{"Success":true}` once another
+ * server leads, a 500 with the reason otherwise.
+ */
+async function transferLeader(agent: AgentApi, request: FastifyRequest, reply: FastifyReply) {
+  const query = queryOf(request);
+  checkDatacenter(query, agent.info);
+  const id = query.has('id') ? query.get('id') : '';
+  await agent.transferLeader(id === '' ? null : id);
+  return sendJson(request, reply, () => ({ Success: true }));
+}
+
 async function debugRaft(agent: AgentApi, request: FastifyRequest, reply: FastifyReply) {
   const status = agent.raftStatus();
   if (status === null) return sendUnknownPath(reply, request.consulPath);
@@ -97,6 +110,8 @@ async function debugLogHash(agent: AgentApi, request: FastifyRequest, reply: Fas
 export const operatorRoutes: FastifyPluginAsync<RouteDeps> = async (app, { agent, registry }) => {
   registerEndpoint(app, registry, '/v1/operator/raft/configuration', { GET: (request, reply) => configuration(agent, request, reply) });
   registerEndpoint(app, registry, '/v1/operator/raft/peer', { DELETE: (request, reply) => removePeer(agent, request, reply) });
+  const transfer = (request: FastifyRequest, reply: FastifyReply) => transferLeader(agent, request, reply);
+  registerEndpoint(app, registry, '/v1/operator/raft/transfer-leader', { POST: transfer, PUT: transfer });
   registerEndpoint(app, registry, '/v1/debug/raft', { GET: (request, reply) => debugRaft(agent, request, reply) });
   registerEndpoint(app, registry, '/v1/debug/loghash', { GET: (request, reply) => debugLogHash(agent, request, reply) });
 };

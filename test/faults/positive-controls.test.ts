@@ -1,0 +1,86 @@
+import t from 'tap';
+import { checkLeaders } from './checks.js';
+import type { RaftSample } from './checks.js';
+import { FaultCluster } from './fault-cluster.js';
+import { runJepsen } from './jepsen.js';
+import { ELECTION_TIMEOUT_MAX_MS, voteScenario, zombieTrial } from './scenarios.js';
+import { reportSuiteTotals } from './suite-summary.js';
+
+/**
+ * Positive controls (RELIABILITY.md B1): each planted bug (CONCLAVE_TEST_BUG) must make its
+ * checker fail — a checker that does not catch its bug is broken. Each control runs next to the
+ * same scenario without the bug, which must pass (so the scenario, not chance, decides).
+ * - read-without-leader-check: the zombie leader with its inbound links cut answers `?consistent`
+ *   GETs from stale state;
+ * - vote-not-persisted: the staged crash-restart vote (scenarios.ts voteScenario) gives two
+ *   leaders in one term;
+ * - no-lockdelay: sessions destroyed while holding a lock let the next holder in at once (L2).
+ * ack-before-fsync needs power loss (the page cache survives kill -9): test/net/ (Tier 3).
+ */
+const figures: Record<string, unknown> = {};
+reportSuiteTotals(t, 'faults-positive-controls', figures);
+t.setTimeout(900_000);
+/** `CONCLAVE_CONTROL=zombie|vote|lock` runs one group only. */
+const only = process.env.CONCLAVE_CONTROL ?? '';
+const runs = (group: string): boolean => only === '' || only === group;
+
+for (const bug of runs('zombie') ? [null, 'read-without-leader-check'] as const : []) {
+  t.test(`zombie leader, inbound cut, ${bug ?? 'no bug'}: ?consistent reads ${bug === null ? 'stay fresh' : 'go stale (caught)'}`, { timeout: 300_000 }, async (t) => {
+    const fc = await FaultCluster.create({ servers: 3, ...(bug === null ? {} : { env: { CONCLAVE_TEST_BUG: bug } }) });
+    t.teardown(() => fc.destroy());
+    fc.startAll();
+    let staleConsistent = 0;
+    const trials = 3;
+    for (let trial = 1; trial <= trials; trial++) {
+      const result = await zombieTrial(fc, `control/${trial}`, trial, { pauseMs: 3 * ELECTION_TIMEOUT_MAX_MS, isolateInbound: true });
+      t.comment(result.details);
+      if (result.staleConsistent) staleConsistent++;
+      if (bug !== null && staleConsistent > 0) break;
+    }
+    figures[`zombie-${bug ?? 'none'}`] = { staleConsistent };
+    if (bug === null) t.equal(staleConsistent, 0, 'no stale ?consistent read');
+    else t.ok(staleConsistent > 0, `the checker caught ${staleConsistent} stale ?consistent read(s)`);
+  });
+}
+
+for (const bug of runs('vote') ? [null, 'vote-not-persisted'] as const : []) {
+  t.test(`crash-restart vote, ${bug ?? 'no bug'}: ${bug === null ? 'one leader per term' : 'two leaders in a term (caught)'}`, { timeout: 300_000 }, async (t) => {
+    // Staging needs the cut-off server exactly one term behind; a fresh cluster retries it.
+    let outcome = { samples: [] as RaftSample[], notes: [] as string[], staged: false };
+    for (let attempt = 1; attempt <= 3 && !outcome.staged; attempt++) {
+      const fc = await FaultCluster.create({
+        servers: 3,
+        serverConfig: { s3: { raft_election_timeout: '4s' } },
+        ...(bug === null ? {} : { env: { CONCLAVE_TEST_BUG: bug } }),
+      });
+      try {
+        outcome = await voteScenario(fc);
+      } finally {
+        await fc.destroy();
+      }
+      for (const note of outcome.notes) t.comment(`attempt ${attempt}: ${note}`);
+    }
+    const { samples, staged } = outcome;
+    const leaders = checkLeaders(samples);
+    figures[`vote-${bug ?? 'none'}`] = { staged, conflicts: leaders.conflicts, samples: samples.length };
+    t.ok(staged, 'the scenario was staged (the cut-off server exactly one term behind)');
+    if (bug === null) t.same(leaders.conflicts, [], 'at most one leader per term');
+    else t.ok(leaders.conflicts.length > 0, `the leader check caught: ${leaders.conflicts.join('; ')}`);
+  });
+}
+
+for (const bug of runs('lock') ? [null, 'no-lockdelay'] as const : []) {
+  t.test(`lock workload, ${bug ?? 'no bug'}: ${bug === null ? 'lock-delay honoured' : 'L2 fails (caught)'}`, { timeout: 300_000 }, async (t) => {
+    const result = await runJepsen({
+      name: `control-lock-${bug ?? 'none'}`, servers: 3, timeS: 15, seed: 5, faults: [], quietS: 1,
+      registerClients: 0, setClients: 0, lockClients: 4,
+      lock: { destroyChance: 0.5, lockDelayS: 2, keys: 1 },
+      ...(bug === null ? {} : { env: { CONCLAVE_TEST_BUG: bug } }),
+    });
+    const l2 = result.summary.mustBeZero['lockL2'] ?? 0;
+    figures[`lock-${bug ?? 'none'}`] = { l2, invalidations: result.lock?.invalidations, holds: result.lock?.holds };
+    t.ok((result.lock?.invalidations ?? 0) > 0, `sessions were invalidated while holding (${result.lock?.invalidations})`);
+    if (bug === null) t.same(result.problems, [], 'every must-be-0 figure is 0');
+    else t.ok(l2 > 0, `L2 caught ${l2} acquisition(s) inside the lock-delay`);
+  });
+}
