@@ -49,6 +49,9 @@ export const resultPackr = new Packr({ useRecords: false, int64AsType: 'bigint',
 /** Retry delay of the first status report, which fails while no leader is elected yet. */
 export const FIRST_REPORT_RETRY_MS = 200;
 
+/** How long a graceful leave keeps asking the leader to remove this server. */
+const LEAVE_TIMEOUT_MS = 15_000;
+
 /** Restore chunks proposed before waiting for them to commit (bounds the uncommitted log). */
 const RESTORE_WINDOW_CHUNKS = 32;
 
@@ -369,12 +372,22 @@ export class ServerAgent implements AgentApi {
     this.#leaving = true;
     this.#log.info({}, 'leaving the cluster');
     await this.report({ ...this.#selfReport(), leaving: true }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not report leaving'));
-    if (this.#node.configuration.servers.length > 1) {
+    // A leader first hands leadership over (the removal answers "retry"), then the new leader
+    // removes us: keep asking until the configuration no longer holds this server.
+    const deadline = Date.now() + LEAVE_TIMEOUT_MS;
+    while (this.#node.configuration.servers.length > 1 && this.#node.configuration.servers.some((s) => s.id === this.info.nodeId)) {
       try {
+        // Success means the leader committed the removal (we may never receive that entry).
         await this.#callLeader(RPC_METHODS.leaveCluster, { id: this.info.nodeId, hop: 1 });
+        break;
       } catch (error) {
-        this.#log.warn({ err: error }, 'could not remove this server from the Raft configuration');
+        if (Date.now() >= deadline) {
+          this.#log.warn({ err: error }, 'could not remove this server from the Raft configuration');
+          break;
+        }
       }
+      if (Date.now() >= deadline) break;
+      await delay(HOLD_RETRY_MS);
     }
   }
 

@@ -401,6 +401,8 @@ export interface RaftSample {
   readonly leaderId: string | null;
   readonly commitIndex: number;
   readonly appliedIndex: number;
+  /** The last index in the server's log (persisted or not). */
+  readonly lastIndex: number;
 }
 
 export interface LeaderCheck {

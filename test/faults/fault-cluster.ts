@@ -119,8 +119,8 @@ export class FaultCluster {
     if (!this.running(name)) return null;
     const result = await httpCall(this.dispatcher, `${this.url(name)}/v1/debug/raft`, 'GET', null, timeoutMs);
     if (result.kind !== 'reply' || result.status !== 200) return null;
-    const status = JSON.parse(result.body) as { id: string; role: string; term: number; leaderId: string | null; commitIndex: number; appliedIndex: number };
-    return { t: 0, node: name, id: status.id, role: status.role, term: status.term, leaderId: status.leaderId, commitIndex: status.commitIndex, appliedIndex: status.appliedIndex };
+    const status = JSON.parse(result.body) as { id: string; role: string; term: number; leaderId: string | null; commitIndex: number; appliedIndex: number; lastIndex: number };
+    return { t: 0, node: name, id: status.id, role: status.role, term: status.term, leaderId: status.leaderId, commitIndex: status.commitIndex, appliedIndex: status.appliedIndex, lastIndex: status.lastIndex };
   }
 
   /** The server that says it leads (highest term wins), among running ones. */

@@ -249,21 +249,30 @@ export async function voteScenario(fc: FaultCluster, options: { sampleEveryMs?: 
       fc.cluster.start(a);
     }
     let term = 0;
-    await waitFor(`${a} to lead in a term above ${startTerm}`, async () => {
-      const status = await fc.raft(a, 300);
-      term = status?.term ?? 0;
-      return status?.role === 'leader' && term > startTerm;
-    });
+    try {
+      await waitFor(`${a} to lead in a term above ${startTerm}`, async () => {
+        const status = await fc.raft(a, 300);
+        term = status?.term ?? 0;
+        return status?.role === 'leader' && term > startTerm;
+      }, 30_000);
+    } catch {
+      notes.push(`${a} did not win a new term in time: not staged`);
+      return { samples, notes, staged: false };
+    }
     fc.proxy.setLink(a, c, { kind: 'blackhole' });
-    const bTerm = (await fc.raft(b))?.term ?? 0;
+    const bStatus = await fc.raft(b);
+    const bTerm = bStatus?.term ?? 0;
     const cStatus = await fc.raft(c);
+    // Staged only if C holds no entry of A's new term (B's log is as long as C's): otherwise C
+    // would refuse B on the up-to-date rule alone and the bug could not show.
+    const logsEven = cStatus !== null && bStatus !== null && cStatus.lastIndex <= bStatus.lastIndex;
     notes.push(`first leader ${first} (term ${startTerm}); ${a} leads term ${term} with ${c}'s vote; ${b} is at term ${bTerm}; ${c} at term ${cStatus?.term} applied ${cStatus?.appliedIndex}`);
     await fc.cluster.kill(c, 'SIGKILL');
     fc.cluster.start(c);
     fc.proxy.setLink(c, b, { kind: 'pass' });
     notes.push(`${c} killed and restarted with ${a}→${c} cut; ${c}→${b} healed`);
     await delay(options.holdMs ?? 8000);
-    return { samples, notes, staged: bTerm === term - 1 };
+    return { samples, notes, staged: bTerm === term - 1 && logsEven };
   } finally {
     stop.done = true;
     await sampler;

@@ -1,4 +1,5 @@
 import { Simulator } from './simulator.js';
+import type { SimulationOptions } from './simulator.js';
 
 /** The outcome of one simulated run. */
 export interface SeedResult {
@@ -14,8 +15,8 @@ export interface SeedResult {
 export const CONVERGENCE_TIME = 40 * 10 * 100 * 2;
 
 /** Runs one seed: `steps` events with faults, then heal and wait for convergence. */
-export function runSeed(seed: bigint, nodes: number, steps: number, trace = false): SeedResult & { trace: readonly string[] } {
-  const sim = new Simulator({ seed, nodes, trace });
+export function runSeed(seed: bigint, nodes: number, steps: number, trace = false, extra: Pick<SimulationOptions, 'bug' | 'faults'> = {}): SeedResult & { trace: readonly string[] } {
+  const sim = new Simulator({ seed, nodes, trace, ...extra });
   let error: string | null = null;
   try {
     sim.runSteps(steps);

@@ -41,6 +41,8 @@ export interface SimulationOptions {
   readonly trace?: boolean;
   /** Override the seed-derived fault profile (tests of specific scenarios). */
   readonly faults?: Partial<FaultProfile>;
+  /** A planted bug (positive control): the invariants must catch it. */
+  readonly bug?: 'vote-not-persisted';
 }
 
 interface DiskState {
@@ -147,8 +149,11 @@ export class Simulator {
   #ackedMaxIndex = 0;
   stats = { proposals: 0, acked: 0, reads: 0, readsOk: 0, crashes: 0, elections: 0, snapshotsSent: 0, leaseReadsChecked: 0 };
 
+  readonly #bug: SimulationOptions['bug'];
+
   constructor(options: SimulationOptions) {
     this.seed = options.seed;
+    this.#bug = options.bug;
     this.#prng = new Prng(options.seed);
     this.#trace = options.trace === true ? [] : null;
     this.faults = { ...Simulator.profileFor(this.#prng.fork()), ...options.faults };
@@ -445,7 +450,8 @@ export class Simulator {
     if (ready.hardState !== null) {
       if (ready.mustSync) {
         this.#checkHardState(node, ready.hardState);
-        disk.hardState = ready.hardState;
+        // The planted bug: the vote never reaches the disk (the driver's vote-not-persisted).
+        disk.hardState = this.#bug === 'vote-not-persisted' ? { ...ready.hardState, vote: null } : ready.hardState;
       }
       disk.volatileCommit = ready.hardState.commit;
     }

@@ -30,6 +30,9 @@ t.test('every command type round-trips', async (t) => {
     stamp({ ...(registerNode('n1') as Omit<NodeRegisterCommand, 'nowMs'>), service: WEB }),
     stamp({ type: 'service-deregister', node: 'n1', serviceId: 'web-1' }),
     stamp({ type: 'node-sync', node: 'n1', services: [WEB], checks: [] }),
+    stamp({ type: 'restore-begin', restoreId: 'r', totalBytes: 3, sha256: 'a'.repeat(64) }),
+    stamp({ type: 'restore-chunk', restoreId: 'r', offset: 0, data: new Uint8Array([1, 2, 3]) }),
+    stamp({ type: 'restore-commit', restoreId: 'r' }),
   ];
   t.same(new Set(commands.map((c) => c.type)), new Set(COMMAND_TYPES), 'the list covers every type');
   for (const command of commands) t.same(decodeCommand(encodeCommand(command)), command, command.type);

@@ -1,0 +1,29 @@
+import t from 'tap';
+import { runSeed, seedsFor } from './run-seed.js';
+
+/**
+ * Positive controls of Tier 1 (RELIABILITY.md B1): a planted bug must make the simulation's
+ * invariants fail, or the invariants are not checking what they claim. Deterministic, unlike a
+ * staged real-process scenario, so it proves the control on every run.
+ */
+t.test('vote-not-persisted: a server that forgets its vote across a crash votes twice in a term (caught)', async (t) => {
+  let caught = 0;
+  let first = '';
+  for (const seed of seedsFor('control-vote', 3, 200)) {
+    const result = runSeed(seed, 3, 5000, false, { bug: 'vote-not-persisted', faults: { crashes: true, partitions: true } });
+    if (!result.ok) {
+      caught++;
+      if (first === '') first = result.error?.split('\n')[0] ?? '';
+    }
+  }
+  t.ok(caught > 0, `the invariants caught the bug in ${caught} of 200 seeds (first: ${first})`);
+  t.match(first, /voted twice|two leaders/, 'as a double vote or two leaders in a term');
+});
+
+t.test('the same seeds without the bug pass (the control is the bug, not the seeds)', async (t) => {
+  let failed = 0;
+  for (const seed of seedsFor('control-vote', 3, 200)) {
+    if (!runSeed(seed, 3, 5000, false, { faults: { crashes: true, partitions: true } }).ok) failed++;
+  }
+  t.equal(failed, 0);
+});
