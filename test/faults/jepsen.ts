@@ -127,7 +127,7 @@ export async function runJepsen(options: RunOptions): Promise<RunResult> {
     const hashes = await fc.compareLogHashes(60_000);
     history.event('loghash', hashes);
     await history.close();
-    const result = evaluate(options, dir, history.ops, finalSet, hashes, monitor, nemesis, resource, lockOptions, fc.names.length);
+    const result = evaluate(options, dir, history, finalSet, hashes, monitor, nemesis, resource, lockOptions, fc.names.length);
     ok = result.problems.length === 0;
     if (!ok) keepLogs(fc, dir);
     return result;
@@ -165,8 +165,9 @@ async function finalSetReads(fc: FaultCluster, runId: string): Promise<Map<strin
   return result;
 }
 
-function evaluate(options: RunOptions, dir: string, ops: readonly OpRecord[], finalSet: Map<string, Set<string>>, hashes: { index: number; hashes: Record<string, string> },
+function evaluate(options: RunOptions, dir: string, history: History, finalSet: Map<string, Set<string>>, hashes: { index: number; hashes: Record<string, string> },
   monitor: RaftMonitor, nemesis: Nemesis, resource: FencedResource, lockOptions: LockOptions, servers: number): RunResult {
+  const ops = history.ops;
   const hasRegister = (options.registerClients ?? 10) > 0;
   const hasSet = (options.setClients ?? 2) > 0;
   const hasLock = (options.lockClients ?? 4) > 0;
@@ -192,6 +193,7 @@ function evaluate(options: RunOptions, dir: string, ops: readonly OpRecord[], fi
     stateHashMismatch: distinctHashes > 1 ? 1 : 0,
   };
   const writeGap = longestWriteGap(ops);
+  const recovery = recoveryAfterLeaderKills(ops, history.nemesis);
   const reported: Record<string, unknown> = {
     seed: options.seed,
     opsByType: countOps(ops),
@@ -207,6 +209,7 @@ function evaluate(options: RunOptions, dir: string, ops: readonly OpRecord[], fi
     setAcknowledged: set?.acknowledged ?? 0,
     setIndeterminatePresent: set?.recovered ?? 0,
     longestWindowWithoutAcknowledgedWriteMs: Math.round(writeGap),
+    writeRecoveryAfterLeaderKillMs: recovery,
     leaderChanges: leaders.leaderChanges,
     termsSeen: leaders.terms,
     finalAppliedIndex: hashes.index,
@@ -237,6 +240,27 @@ export function longestWriteGap(ops: readonly OpRecord[]): number {
   let gap = 0;
   for (let k = 1; k < times.length; k++) gap = Math.max(gap, (times[k] as number) - (times[k - 1] as number));
   return gap;
+}
+
+/**
+ * Leader recovery after kill -9, as clients see it: from each kill of the leader (alone or with
+ * everyone) to the acknowledgement of the first write sent after it. p50/p99/max over the run's kills.
+ */
+export function recoveryAfterLeaderKills(ops: readonly OpRecord[], events: readonly { t: number; f: string; value: unknown }[]): { kills: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null } {
+  const acks = ops
+    .filter((op) => (op.f === 'write' || op.f === 'cas' || op.f === 'add' || op.f === 'delete') && op.type === 'ok' && op.completeT !== null && !op.proc.startsWith('final'))
+    .sort((a, b) => (a.completeT as number) - (b.completeT as number));
+  const gaps: number[] = [];
+  for (const event of events) {
+    const kind = (event.value as { kind?: string } | null)?.kind;
+    if (event.f !== 'kill' || (kind !== 'kill-leader' && kind !== 'kill-all')) continue;
+    // Sent after the kill: a write in flight at the kill may have committed before it.
+    const next = acks.find((op) => op.invokeT > event.t);
+    if (next !== undefined) gaps.push((next.completeT as number) - event.t);
+  }
+  gaps.sort((a, b) => a - b);
+  const at = (q: number): number | null => (gaps.length === 0 ? null : Math.round(gaps[Math.min(gaps.length - 1, Math.ceil(q * gaps.length) - 1)] as number));
+  return { kills: gaps.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) };
 }
 
 function keepLogs(fc: FaultCluster, dir: string): void {

@@ -104,6 +104,55 @@ export async function zombieTrial(fc: FaultCluster, key: string, trial: number, 
   };
 }
 
+export interface IsolatedLeaderTrial {
+  /** The isolated server still called itself leader after the majority took a newer write. */
+  readonly staged: boolean;
+  readonly consistentRead: string | null | undefined;
+  /** The `?consistent` read returned the value the majority's acknowledged write had replaced. */
+  readonly staleConsistent: boolean;
+  readonly details: string;
+}
+
+/**
+ * A zombie leader without timing races, for the read-without-leader-check control: `zombie` is
+ * configured with a long election timeout (so its check-quorum step-down is far away: nothing in
+ * this scenario waits for it), made leader by a leadership transfer, and then cut off in both
+ * directions. The majority elects a leader among itself (short timeouts) and acknowledges a newer
+ * write; the zombie, still leader in its own view, gets a `?consistent` GET. A correct server
+ * must confirm leadership with a quorum round first, which cannot succeed — an error or a hang,
+ * never the replaced value. Only `?consistent` is judged: the leader lease is counted in the
+ * leader's own election timeout, which is only safe when every server uses the same one.
+ */
+export async function isolatedLeaderTrial(fc: FaultCluster, zombie: string, key: string): Promise<IsolatedLeaderTrial> {
+  const others = fc.names.filter((n) => n !== zombie);
+  const zombieId = fc.nodeIds.get(zombie) as string;
+  await fc.settle(60_000);
+  await fc.cluster.waitFor(`${zombie} to lead after a transfer`, async () => {
+    const status = await fc.raft(zombie, 1000);
+    if (status?.role === 'leader') return true;
+    await httpCall(fc.dispatcher, `${fc.url(others[0] as string)}/v1/operator/raft/transfer-leader?id=${zombieId}`, 'PUT', '', 5000);
+    await delay(300);
+    return undefined;
+  }, 60_000);
+  const before = 'before-isolation';
+  await writeUntilOk(fc, key, before, [zombie]);
+  await fc.settle(30_000); // every server applied `before`
+  for (const other of others) fc.proxy.setPair(zombie, other, { kind: 'blackhole' });
+  const after = 'after-isolation';
+  await writeUntilOk(fc, key, after, others, 60_000);
+  const status = await fc.raft(zombie, 2000);
+  const staged = status?.role === 'leader';
+  const reply = await httpCall(fc.dispatcher, `${fc.url(zombie)}/v1/kv/${key}?consistent`, 'GET', null, 8000);
+  fc.proxy.heal();
+  const consistentRead = readValue(reply);
+  const describe = reply.kind === 'reply' ? `${reply.status} ${reply.body.slice(0, 120)}` : reply.message;
+  return {
+    staged, consistentRead,
+    staleConsistent: consistentRead === before,
+    details: `${zombie} ${staged ? 'still led' : `was ${status?.role ?? 'unreachable'}`} (term ${status?.term}) after the majority acknowledged ${after}; its ?consistent GET: ${describe}`,
+  };
+}
+
 export interface FailoverTrial {
   readonly killed: string;
   /** SIGKILL → a survivor names a new leader and a `?consistent` GET succeeds there. */
@@ -271,8 +320,24 @@ export async function voteScenario(fc: FaultCluster, options: { sampleEveryMs?: 
     fc.cluster.start(c);
     fc.proxy.setLink(c, b, { kind: 'pass' });
     notes.push(`${c} killed and restarted with ${a}→${c} cut; ${c}→${b} healed`);
-    await delay(options.holdMs ?? 8000);
-    return { samples, notes, staged: bTerm === term - 1 && logsEven };
+    // Hold until B or C leads (A, cut off, cannot lead past its term). Only B's candidacy in A's
+    // term tests C's vote; if C's own timer won the race (it campaigns for the next term), the
+    // run is not staged and the caller tries a fresh cluster — on a loaded machine C's restart
+    // can take longer than B's election timeout.
+    const newLeader = await (async (): Promise<string | null> => {
+      const deadline = Date.now() + (options.holdMs ?? 30_000);
+      while (Date.now() < deadline) {
+        for (const name of [b, c]) {
+          const status = await fc.raft(name, 500);
+          if (status?.role === 'leader') return name;
+        }
+        await delay(50);
+      }
+      return null;
+    })();
+    await delay(500); // the sampler sees the new leader's followers too
+    notes.push(newLeader === null ? `neither ${b} nor ${c} led within the hold` : `${newLeader} led next`);
+    return { samples, notes, staged: bTerm === term - 1 && logsEven && newLeader === b };
   } finally {
     stop.done = true;
     await sampler;

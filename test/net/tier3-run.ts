@@ -255,10 +255,19 @@ async function main(): Promise<number> {
     if (workloads.includes('set')) for (let k = 0; k < 3; k++) clients.push(setClient(context, `s${k}`, node(k), options.seed + 100 + k, { timeoutMs: 5000, thinkMs: 20 }));
     if (workloads.includes('lock')) for (let k = 0; k < 4; k++) clients.push(lockClient(context, `l${k}`, node(k), options.seed + 200 + k, { keys: 2, ttlS: 10, lockDelayS: 2, timeoutMs: 5000, destroyChance: 0.15, holdMs: 100 }, resource));
     const nemesisStop = { done: false };
-    const faults = nemesis(nemesisStop, history, prng, counts);
-    await delay(options.timeS * 1000);
+    // A nemesis failure (an inconclusive power-loss copy) ends the run at once, through the
+    // cleanup below, instead of as an unhandled rejection that would leave servers running.
+    let nemesisError: unknown = null;
+    const faults = nemesis(nemesisStop, history, prng, counts).catch((error: unknown) => { nemesisError = error; });
+    const runEnd = Date.now() + options.timeS * 1000;
+    while (Date.now() < runEnd && nemesisError === null) await delay(200);
     nemesisStop.done = true;
     await faults;
+    if (nemesisError !== null) {
+      stop.done = true;
+      await Promise.all(clients);
+      throw nemesisError;
+    }
     healNetwork();
     for (const host of hosts) {
       if (host.process === null) start(host);
