@@ -58,6 +58,9 @@ const RESTORE_WINDOW_CHUNKS = 32;
 /** Pause between attempts to reach a leader that could not be reached. */
 const HOLD_RETRY_MS = 100;
 
+/** After a fatal storage error: time for the 500s of the failed requests to leave. */
+const FATAL_EXIT_DELAY_MS = 200;
+
 /** A request is forwarded at most this many times (client → server → leader). */
 const FORWARD_HOPS_MAX = 2;
 
@@ -812,7 +815,9 @@ export class ServerAgent implements AgentApi {
   #fatal(error: unknown): void {
     this.#log.error({ err: error }, 'fatal storage error: the server stops');
     process.exitCode = 70;
-    setImmediate(() => process.exit(70));
+    // A moment for the failed requests' 500s to go out; nothing can be acknowledged meanwhile
+    // (the Raft node is closed: no proposal, read index or lease read is served).
+    setTimeout(() => process.exit(70), FATAL_EXIT_DELAY_MS);
   }
 }
 

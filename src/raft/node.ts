@@ -312,6 +312,11 @@ export class RaftNode {
     this.#closed = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
     await this.#waitIdle();
+    this.#failWaiters();
+  }
+
+  /** Answers every waiting proposal (outcome unknown: it may commit elsewhere) and read. */
+  #failWaiters(): void {
     for (const [index, proposal] of this.#proposals) {
       clearTimeout(proposal.timer);
       proposal.reject(new RaftRequestError('closed', null, 'unknown'));
@@ -382,6 +387,9 @@ export class RaftNode {
     } catch (error) {
       this.#log.error({ err: error }, 'raft storage failed: stopping');
       this.#closed = true;
+      if (this.#ticker !== null) clearInterval(this.#ticker);
+      // Waiting clients get an answer (500, outcome unknown) rather than a dropped connection.
+      this.#failWaiters();
       this.#options.onFatal(error);
     } finally {
       this.#turnRunning = false;

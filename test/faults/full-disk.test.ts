@@ -17,10 +17,12 @@ import { reportSuiteTotals } from './suite-summary.js';
  * What the code does (src/raft/node.ts #turn, src/agent/server.ts #fatal): the first failed
  * storage write (LevelDB batch, or a snapshot file) poisons the storage, logs "raft storage
  * failed: stopping" and "fatal storage error: the server stops" with the ENOSPC error, and the
- * process exits with status 70 — etcd's panic on a WAL write error. The PUTs in flight then get
- * their connection closed without a reply, later ones a refused connection: never a 200. So we
- * assert: every PUT ends (a reply or a connection error, no timeout), none is acknowledged
- * unless it is durable, the server stops with 70 and says why.
+ * process exits with status 70 — etcd's panic on a WAL write error — a moment later. The PUTs
+ * waiting for their entries get a 500 first ("the server stopped before the write committed; it
+ * may still be applied", outcome unknown), PUTs arriving later a closed or refused connection:
+ * never a 200. So we assert: every PUT ends (a reply or a connection error, no timeout), none is
+ * acknowledged unless it is durable, a PUT whose entry was in the failed log write got that 500,
+ * the server stops with 70 and says why.
  *
  * Then: a restart on the still-full disk (every free block taken by a filler file) must not
  * hang, lose or corrupt anything: it stops again with a storage error, or it runs and serves
@@ -230,6 +232,10 @@ async function runScenario(t: Test, scenario: Scenario): Promise<void> {
   t.same(attempts.filter((a) => a.outcome?.kind === 'timeout').map((a) => a.key), [], 'no PUT hung: each got a reply or a closed connection within the bound');
   const badReplies = attempts.flatMap((a) => (a.outcome?.kind === 'reply' && (a.outcome.status < 500 || a.outcome.body.trim() === '') ? [`${a.key}: ${a.outcome.status} ${JSON.stringify(a.outcome.body)}`] : []));
   t.same(badReplies, [], 'a PUT that was not acknowledged got a 5xx saying why, or no reply at all; never 200 false or a 4xx');
+  const stoppedReplies = attempts.filter((a) => a.outcome?.kind === 'reply' && a.outcome.status === 500 && /server stopped before the write committed/.test(a.outcome.body)).length;
+  figure['stoppedReplies'] = stoppedReplies;
+  // The log variant fails on a batch of new entries, whose PUTs are waiting: they are answered.
+  if (scenario.name === 'log') t.ok(stoppedReplies > 0, `the PUTs waiting on the failed write got a 500 saying the outcome is unknown (${stoppedReplies})`);
   assertNoCorruptionMarker(t, dataDir, 'after the disk filled');
 
   // 2. Restart on the full disk: every free block taken, as an operator who restarts first would find it.
