@@ -4,7 +4,7 @@ import type { ConsulKvInput, ConsulKvOutput } from '../check/models.js';
 import { checkOperations } from '../check/porcupine.js';
 import type { Operation, Verdict } from '../check/porcupine.js';
 import { writeViolationReport } from '../check/violation-report.js';
-import type { OpRecord, ReadMode } from './history.js';
+import type { NemesisEvent, OpRecord, ReadMode } from './history.js';
 
 /**
  * The checks of a run (RELIABILITY.md B0 and "The checker"), over the History's operations:
@@ -20,6 +20,10 @@ import type { OpRecord, ReadMode } from './history.js';
  * - `checkLocks`: P4 — L1 (one holder at a time, LockIndex +1 per new holder, ModifyIndex
  *   rises), L2 (lock-delay after an invalidation), no early TTL expiry, L3 (fenced resource).
  * - `checkLeaders`: P6 as seen from outside — at most one leader per term (/v1/debug/raft).
+ * - `checkWatches`: P5 — per watcher and server the X-Consul-Index never drops (only a restart
+ *   of a `?stale` watcher's server may explain a drop; the rule is there), every (key, value,
+ *   ModifyIndex) a watch showed was written and agrees with the reads, watchers converge on the
+ *   final values; wake-up latency (reported).
  */
 
 type KvOperation = Operation<ConsulKvInput, ConsulKvOutput>;
@@ -451,11 +455,292 @@ export function checkLeaders(samples: readonly RaftSample[]): LeaderCheck {
 export function countOps(ops: readonly OpRecord[]): Record<string, Record<string, number>> {
   const counts: Record<string, Record<string, number>> = {};
   for (const op of ops) {
-    const label = op.f === 'read' ? `read-${(op.mode ?? 'default') as ReadMode}` : op.f;
+    const label = op.f === 'read' || op.f === 'watch' ? `${op.f}-${(op.mode ?? 'default') as ReadMode}` : op.f;
     const byType = counts[label] ?? {};
     const type = op.type ?? 'pending';
     byType[type] = (byType[type] ?? 0) + 1;
     counts[label] = byType;
   }
   return counts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watches
+
+/** Latency figures in ms (nearest-rank percentiles). */
+export interface LatencyFigures {
+  readonly samples: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly maxMs: number | null;
+}
+
+export interface WatchCheck {
+  readonly watchers: number;
+  /** Answered watch GETs (200 or 404), by layout: `key-default`, `prefix-stale`... */
+  readonly responses: Record<string, number>;
+  /** Watch GETs without an answer (errors, 5xx, cancelled at the end). */
+  readonly unanswered: number;
+  /** X-Consul-Index drops no restart of the answering server explains (must be 0). */
+  readonly regressions: string[];
+  /** Drops of a `?stale` watcher whose server was killed in between (allowed; reported). */
+  readonly regressionsAfterRestart: number;
+  /** Default-mode drops in runs where default reads may be stale (Consul's caveat; reported). */
+  readonly staleDefaultRegressions: number;
+  /** Answers without X-Consul-Index, or with 0 (consul-api.md §3: never 0). */
+  readonly missingIndex: string[];
+  /** (key, value)s no acknowledged or indeterminate write wrote, or wrote only after the answer. */
+  readonly unwritten: string[];
+  /** A (key, value) at two ModifyIndexes, or a ModifyIndex with two (key, value)s, reads and watches together. */
+  readonly indexMismatches: string[];
+  readonly converged: number;
+  /** Watchers whose last answer does not show the final `?consistent` state of their query. */
+  readonly notConverged: string[];
+  /** Per watcher, from the last write to its query's keys to its first answer of the final state it kept; the max. */
+  readonly convergeMsMax: number | null;
+  /** Acknowledged writes of watched keys (register `write`/`cas` answered `true`). */
+  readonly acknowledgedWrites: number;
+  /** Per (acknowledged write, watcher that showed it): from the ack to its first answer showing it. */
+  readonly wakeup: LatencyFigures;
+  readonly wakeupByLayout: Record<string, LatencyFigures>;
+}
+
+/** The layout label of a watch: `key-` or `prefix-`, then its mode. */
+function watchLayout(op: OpRecord): string {
+  return `${op.data?.['recurse'] === true ? 'prefix' : 'key'}-${op.mode ?? 'default'}`;
+}
+
+function isAcknowledgedWrite(op: OpRecord): boolean {
+  return (op.f === 'write' || op.f === 'cas') && op.type === 'ok' && op.body?.trim() === 'true';
+}
+
+/** A write that may have happened: acknowledged, or with an unknown outcome. A `cas` answered false did not. */
+function mayHaveWritten(op: OpRecord): boolean {
+  return isAcknowledgedWrite(op) || ((op.f === 'write' || op.f === 'cas') && (op.type === 'info' || op.type === null));
+}
+
+/** Times each server process died (kill -9 by the nemesis, a failpoint crash), by server. */
+function deathsByNode(events: readonly NemesisEvent[]): Map<string, number[]> {
+  const deaths = new Map<string, number[]>();
+  const add = (node: unknown, t: number): void => {
+    if (typeof node !== 'string') return;
+    deaths.set(node, [...(deaths.get(node) ?? []), t]);
+  };
+  for (const event of events) {
+    const value = event.value as { nodes?: unknown; node?: unknown } | null;
+    if (event.f === 'kill' && Array.isArray(value?.nodes)) for (const node of value.nodes) add(node, event.t);
+    if (event.f === 'crash') add(value?.node, event.t);
+  }
+  return deaths;
+}
+
+/** The final `?consistent` reads (procs `final-*`): each key's final value, null when absent. */
+export function finalValues(ops: readonly OpRecord[]): Map<string, string | null> {
+  const finals = new Map<string, { t: number; value: string | null }>();
+  for (const op of ops) {
+    if (op.f !== 'read' || !op.proc.startsWith('final') || op.type !== 'ok' || op.completeT === null) continue;
+    const previous = finals.get(op.key);
+    if (previous === undefined || previous.t < op.completeT) finals.set(op.key, { t: op.completeT, value: op.status === 200 ? readValueOf(op) : null });
+  }
+  return new Map([...finals].map(([key, { value }]) => [key, value]));
+}
+
+/** Whether a watch answer shows exactly the final state of its query (one key, or every key under a prefix). */
+export function showsFinalState(op: OpRecord, finals: ReadonlyMap<string, string | null>): boolean {
+  if (op.f !== 'watch' || op.type !== 'ok' || op.entries === null) return false;
+  const expected = op.data?.['recurse'] === true
+    ? [...finals].filter(([key, value]) => key.startsWith(op.key) && value !== null).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    : finals.get(op.key) == null ? [] : [[op.key, finals.get(op.key) as string] as const];
+  return op.entries.length === expected.length && op.entries.every((entry, k) => entry.key === expected[k]?.[0] && entry.value === expected[k]?.[1]);
+}
+
+/**
+ * P5 over the watch workload (RELIABILITY.md "Watch checks"). `events` are the nemesis events
+ * (kills and crashes by server).
+ *
+ * The regression rule, per watcher (pinned to one server) and query. The X-Consul-Index of a KV
+ * read comes from the answering server's applied state: a key's ModifyIndex, or the KV-space
+ * index (tombstones included, and restored from snapshots) for a missing key or an empty
+ * prefix, and both only grow as entries apply. So:
+ * - `?stale`: the pinned server answers from its own state, which never goes back while the
+ *   process lives. A restarted process reloads its snapshot and log and may not have applied
+ *   everything again yet (its commit index is learnt from the leader), so a drop is allowed only
+ *   when that server died (kill -9 or a crash) between the higher answer's invocation and the
+ *   lower answer's return.
+ * - default and `?consistent`: the server answers after it has applied the leader's read index
+ *   (or is the leader), which covers every index any earlier answer of the run showed, restarted
+ *   or not. A drop is a stale read, never allowed — except default mode in runs that allow stale
+ *   default reads (a paused leader's lease, Consul's documented caveat), where it is reported.
+ * Each answer is compared with the highest index the query showed since the last allowed drop.
+ */
+export function checkWatches(ops: readonly OpRecord[], events: readonly NemesisEvent[], options: { defaultReadsMayBeStale: boolean }): WatchCheck {
+  const watches = ops.filter((op) => op.f === 'watch').sort((a, b) => a.invokeT - b.invokeT);
+  const answered = watches.filter((op) => op.type === 'ok');
+  const responses: Record<string, number> = {};
+  for (const op of answered) responses[watchLayout(op)] = (responses[watchLayout(op)] ?? 0) + 1;
+  const regressionCounts = watchRegressions(answered, deathsByNode(events), options);
+  const { unwritten, indexMismatches } = watchValues(answered, ops);
+  const convergence = watchConvergence(watches, ops);
+  const wakeups = watchWakeups(answered, ops);
+  return {
+    watchers: new Set(watches.map((op) => op.proc)).size,
+    responses,
+    unanswered: watches.length - answered.length,
+    ...regressionCounts,
+    unwritten,
+    indexMismatches,
+    ...convergence,
+    ...wakeups,
+  };
+}
+
+function watchRegressions(answered: readonly OpRecord[], deaths: ReadonlyMap<string, readonly number[]>, options: { defaultReadsMayBeStale: boolean }):
+  Pick<WatchCheck, 'regressions' | 'regressionsAfterRestart' | 'staleDefaultRegressions' | 'missingIndex'> {
+  const regressions: string[] = [];
+  const missingIndex: string[] = [];
+  let regressionsAfterRestart = 0;
+  let staleDefaultRegressions = 0;
+  const highest = new Map<string, OpRecord>();
+  for (const op of answered) {
+    if (op.index === null || op.index <= 0) {
+      missingIndex.push(`${op.proc} on ${op.node}: GET ${op.key} answered ${op.status ?? '?'} with X-Consul-Index ${op.index ?? 'missing'}`);
+      continue;
+    }
+    const group = `${op.proc}\u0000${op.node}\u0000${op.key}`;
+    const high = highest.get(group);
+    if (high === undefined || (high.index as number) <= op.index) {
+      highest.set(group, op);
+      continue;
+    }
+    const from = high.invokeT;
+    const to = op.completeT ?? Number.POSITIVE_INFINITY;
+    const died = (deaths.get(op.node) ?? []).some((t) => t > from && t < to);
+    if (op.mode === 'stale' && died) regressionsAfterRestart++;
+    else if ((op.mode ?? 'default') === 'default' && options.defaultReadsMayBeStale) staleDefaultRegressions++;
+    else regressions.push(`${op.proc} (${watchLayout(op)}) on ${op.node}: GET ${op.key} X-Consul-Index ${op.index} at ${(op.completeT ?? 0).toFixed(1)} ms after ${high.index} at ${(high.completeT ?? 0).toFixed(1)} ms${died ? ' (the server restarted in between)' : ', no restart of the server in between'}`);
+    // Count each drop once: later answers are compared with the lower view.
+    highest.set(group, op);
+  }
+  return { regressions, regressionsAfterRestart, staleDefaultRegressions, missingIndex };
+}
+
+/** Every (key, value, ModifyIndex) a watch showed: written (or maybe written) before the answer, and one index per value. */
+function watchValues(answered: readonly OpRecord[], ops: readonly OpRecord[]): Pick<WatchCheck, 'unwritten' | 'indexMismatches'> {
+  const writes = new Map<string, OpRecord[]>();
+  for (const op of ops) {
+    if (!mayHaveWritten(op) || op.value === null) continue;
+    const pair = `${op.key}\u0000${op.value}`;
+    const list = writes.get(pair) ?? [];
+    list.push(op);
+    writes.set(pair, list);
+  }
+  // Register reads name the ModifyIndex of their value first (checkIndexes compares them with one another).
+  const indexOfPair = new Map<string, number>();
+  const pairOfIndex = new Map<number, string>();
+  for (const op of ops) {
+    if (op.f !== 'read' || op.type !== 'ok' || op.status !== 200 || op.index === null) continue;
+    const value = readValueOf(op);
+    if (value === null) continue;
+    const pair = `${op.key}\u0000${value}`;
+    if (!indexOfPair.has(pair)) indexOfPair.set(pair, op.index);
+    if (!pairOfIndex.has(op.index)) pairOfIndex.set(op.index, pair);
+  }
+  const unwritten: string[] = [];
+  const indexMismatches: string[] = [];
+  const show = (pair: string): string => pair.replace('\u0000', '=');
+  for (const op of answered) {
+    for (const entry of op.entries ?? []) {
+      const pair = `${entry.key}\u0000${entry.value}`;
+      const answeredAt = op.completeT ?? Number.POSITIVE_INFINITY;
+      if (!(writes.get(pair) ?? []).some((write) => write.invokeT < answeredAt)) {
+        unwritten.push(`${op.proc} (${watchLayout(op)}) on ${op.node} saw ${show(pair)} at ModifyIndex ${entry.modifyIndex}, ${(writes.get(pair)?.length ?? 0) === 0 ? 'a value no write that may have happened wrote' : 'written only after the answer'}`);
+      }
+      const index = indexOfPair.get(pair);
+      if (index !== undefined && index !== entry.modifyIndex) indexMismatches.push(`${show(pair)} at ModifyIndex ${index} and, in ${op.proc}'s watch on ${op.node}, ${entry.modifyIndex}`);
+      indexOfPair.set(pair, entry.modifyIndex);
+      const other = pairOfIndex.get(entry.modifyIndex);
+      if (other !== undefined && other !== pair) indexMismatches.push(`ModifyIndex ${entry.modifyIndex}: ${show(other)} and, in ${op.proc}'s watch on ${op.node}, ${show(pair)}`);
+      pairOfIndex.set(entry.modifyIndex, pair);
+    }
+  }
+  return { unwritten, indexMismatches };
+}
+
+/** Each watcher's last answer against the final reads of its last query. */
+function watchConvergence(watches: readonly OpRecord[], ops: readonly OpRecord[]): Pick<WatchCheck, 'converged' | 'notConverged' | 'convergeMsMax'> {
+  const finals = finalValues(ops);
+  const writes = ops.filter((op) => (op.f === 'write' || op.f === 'cas' || op.f === 'delete') && !op.proc.startsWith('final'));
+  const lastWriteOf = (query: string, recurse: boolean): number => Math.max(0, ...writes
+    .filter((op) => (recurse ? op.key.startsWith(query) : op.key === query))
+    .map((op) => op.completeT ?? op.invokeT));
+  const byProc = new Map<string, OpRecord[]>();
+  for (const op of watches) {
+    const list = byProc.get(op.proc) ?? [];
+    list.push(op);
+    byProc.set(op.proc, list);
+  }
+  let converged = 0;
+  const notConverged: string[] = [];
+  let convergeMsMax: number | null = null;
+  for (const [proc, list] of byProc) {
+    const query = (list[list.length - 1] as OpRecord).key;
+    const answers = list.filter((op) => op.type === 'ok');
+    const last = answers[answers.length - 1];
+    if (last === undefined || last.key !== query || !showsFinalState(last, finals)) {
+      const shown = last === undefined ? 'no answer' : `${last.key}: ${JSON.stringify(last.entries?.map((e) => e.value) ?? [])} at ${(last.completeT ?? 0).toFixed(1)} ms`;
+      notConverged.push(`${proc} on ${last?.node ?? '?'} watching ${query}: last answer ${shown}`);
+      continue;
+    }
+    converged++;
+    let first = last;
+    for (let k = answers.length - 2; k >= 0; k--) {
+      const op = answers[k] as OpRecord;
+      if (op.key !== query || !showsFinalState(op, finals)) break;
+      first = op;
+    }
+    const lastWrite = lastWriteOf(query, last.data?.['recurse'] === true);
+    convergeMsMax = Math.max(convergeMsMax ?? 0, Math.round(Math.max(0, (first.completeT ?? 0) - lastWrite)));
+  }
+  return { converged, notConverged, convergeMsMax };
+}
+
+/** From each acknowledged write to each watcher's first answer that shows it. */
+function watchWakeups(answered: readonly OpRecord[], ops: readonly OpRecord[]): Pick<WatchCheck, 'acknowledgedWrites' | 'wakeup' | 'wakeupByLayout'> {
+  const firstSeen = new Map<string, Map<string, { t: number; layout: string }>>();
+  for (const op of answered) {
+    for (const entry of op.entries ?? []) {
+      const pair = `${entry.key}\u0000${entry.value}`;
+      const seen = firstSeen.get(pair) ?? new Map<string, { t: number; layout: string }>();
+      if (!seen.has(op.proc)) seen.set(op.proc, { t: op.completeT ?? 0, layout: watchLayout(op) });
+      firstSeen.set(pair, seen);
+    }
+  }
+  const watchedKeys = new Set(answered.map((op) => op.key));
+  const isWatched = (key: string): boolean => watchedKeys.has(key) || [...watchedKeys].some((query) => query.endsWith('/') && key.startsWith(query));
+  const all: number[] = [];
+  const byLayout = new Map<string, number[]>();
+  let acknowledgedWrites = 0;
+  for (const op of ops) {
+    if (!isAcknowledgedWrite(op) || op.proc.startsWith('final') || op.completeT === null || !isWatched(op.key)) continue;
+    acknowledgedWrites++;
+    for (const { t, layout } of firstSeen.get(`${op.key}\u0000${op.value ?? ''}`)?.values() ?? []) {
+      // A watcher may show a write before its writer hears the ack: that is no wait at all.
+      const ms = Math.max(0, t - op.completeT);
+      all.push(ms);
+      const list = byLayout.get(layout) ?? [];
+      list.push(ms);
+      byLayout.set(layout, list);
+    }
+  }
+  return {
+    acknowledgedWrites,
+    wakeup: latencyFigures(all),
+    wakeupByLayout: Object.fromEntries([...byLayout].map(([layout, list]) => [layout, latencyFigures(list)])),
+  };
+}
+
+export function latencyFigures(values: readonly number[]): LatencyFigures {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number): number | null => (sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number));
+  return { samples: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) };
 }

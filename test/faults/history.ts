@@ -5,9 +5,10 @@ import { join } from 'node:path';
 /**
  * The run's history (RELIABILITY.md "History"): `results/<run>/history.jsonl`, one line per
  * invocation or completion, `{t, proc, type: invoke|ok|fail|info, f, key, value, node, mode,
- * index}`, nemesis events in the same file (proc "nemesis"). `t` is milliseconds since the run
- * began (performance.now, monotonic); lock operations also carry `wall` (Date.now), because
- * lock-delay and TTLs are measured by the servers' wall clocks.
+ * index}` (a watch's completion adds the `entries` it showed), nemesis events in the same file
+ * (proc "nemesis"). `t` is milliseconds since the run began (performance.now, monotonic); lock
+ * operations also carry `wall` (Date.now), because lock-delay and TTLs are measured by the
+ * servers' wall clocks.
  *
  * - `ok`: the reply says what happened (a PUT's true/false, a GET's value or 404);
  * - `fail`: definitely not applied (X-Conclave-Outcome: not-applied, a 4xx, a refused connection);
@@ -18,10 +19,18 @@ export type CompletionType = 'ok' | 'fail' | 'info';
 /** What a client asked for. */
 export type OpFunction =
   | 'read' | 'write' | 'cas' | 'delete' | 'add'
-  | 'session-create' | 'session-renew' | 'session-destroy' | 'acquire' | 'release' | 'lock-read' | 'fence';
+  | 'session-create' | 'session-renew' | 'session-destroy' | 'acquire' | 'release' | 'lock-read' | 'fence'
+  | 'watch';
 
 /** Read modes of Consul's GET: default (leader lease), `?consistent`, `?stale`. */
 export type ReadMode = 'default' | 'consistent' | 'stale';
+
+/** One KV entry a watch response showed: its key, value (text) and ModifyIndex. */
+export interface SeenEntry {
+  readonly key: string;
+  readonly value: string;
+  readonly modifyIndex: number;
+}
 
 /** One operation, invocation and completion together (the in-memory view the checks use). */
 export interface OpRecord {
@@ -48,6 +57,8 @@ export interface OpRecord {
   index: number | null;
   /** Lock workload details (LockIndex, Session, fencing token...). */
   data: Readonly<Record<string, string | number | boolean | null>> | null;
+  /** A watch response's entries (a 404 shows none); null for other operations. */
+  entries: readonly SeenEntry[] | null;
 }
 
 /** A nemesis event in the history. */
@@ -82,14 +93,14 @@ export class History {
     const op: OpRecord = {
       id: this.#nextId++, proc, f, key, value, node, mode, cas,
       invokeT: this.now(), invokeWall: Date.now(),
-      completeT: null, completeWall: null, type: null, status: null, body: null, outcome: null, index: null, data: null,
+      completeT: null, completeWall: null, type: null, status: null, body: null, outcome: null, index: null, data: null, entries: null,
     };
     this.ops.push(op);
     this.#write({ t: round(op.invokeT), proc, type: 'invoke', f, key, value, node, mode, ...(cas === null ? {} : { cas }), ...(isLock(f) ? { wall: op.invokeWall } : {}) });
     return op;
   }
 
-  complete(op: OpRecord, type: CompletionType, details: { status?: number | null; body?: string | null; outcome?: string | null; index?: number | null; value?: string | null; data?: Readonly<Record<string, string | number | boolean | null>> } = {}): void {
+  complete(op: OpRecord, type: CompletionType, details: { status?: number | null; body?: string | null; outcome?: string | null; index?: number | null; value?: string | null; data?: Readonly<Record<string, string | number | boolean | null>>; entries?: readonly SeenEntry[] } = {}): void {
     op.completeT = this.now();
     op.completeWall = Date.now();
     op.type = type;
@@ -98,10 +109,12 @@ export class History {
     op.outcome = details.outcome ?? null;
     op.index = details.index ?? null;
     op.data = details.data ?? null;
+    op.entries = details.entries ?? null;
     this.#write({
       t: round(op.completeT), proc: op.proc, type, f: op.f, key: op.key, value: details.value ?? op.value, node: op.node, mode: op.mode,
       index: op.index, status: op.status, ...(op.outcome === null ? {} : { outcome: op.outcome }),
       ...(type === 'ok' ? (isLock(op.f) && op.body !== null ? { body: op.body.slice(0, 100) } : {}) : { error: op.body }), ...(isLock(op.f) ? { wall: op.completeWall } : {}), ...(op.data === null ? {} : { data: op.data }),
+      ...(op.entries === null ? {} : { entries: op.entries }),
     });
   }
 

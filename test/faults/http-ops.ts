@@ -14,10 +14,10 @@ export function makeDispatcher(): Agent {
   return new Agent({ keepAliveTimeout: 10_000, connections: 64, connect: { timeout: 2000 } });
 }
 
-/** Sends one request; never throws (errors are results). */
-export async function httpCall(dispatcher: Agent, url: string, method: 'GET' | 'PUT' | 'DELETE', body: string | null, timeoutMs: number): Promise<HttpResult> {
+/** Sends one request; never throws (errors are results). `signal` cancels it (a blocking GET at the end of a run). */
+export async function httpCall(dispatcher: Agent, url: string, method: 'GET' | 'PUT' | 'DELETE', body: string | null, timeoutMs: number, signal?: AbortSignal): Promise<HttpResult> {
   try {
-    const response = await request(url, { method, body, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const response = await request(url, { method, body, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, ...(signal === undefined ? {} : { signal }) });
     const text = await response.body.text();
     const outcome = response.headers['x-conclave-outcome'];
     const index = response.headers['x-consul-index'];

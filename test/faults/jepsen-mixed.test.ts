@@ -6,9 +6,9 @@ import { reportSuiteTotals } from './suite-summary.js';
 
 /**
  * Tier 2 mixed faults in CI (RELIABILITY.md): 3 real servers behind the fault proxy, the
- * register, set and lock workloads through all of them, and a nemesis that kills (-9) the leader,
- * a follower or everyone, pauses the leader and partitions the cluster in Jepsen's shapes, with
- * seeded choices. Every must-be-0 figure of summary.json must be 0. Longer and 5-server runs:
+ * register, set and lock workloads through all of them, watchers (blocking queries) on the
+ * register keys, and a nemesis that kills (-9) the leader, a follower or everyone, pauses the
+ * leader and partitions the cluster in Jepsen's shapes, with seeded choices. Every must-be-0 figure of summary.json must be 0. Longer and 5-server runs:
  * `npm run jepsen` (test/faults/jepsen-cli.ts).
  */
 const figures: Record<string, unknown> = {};
@@ -22,6 +22,7 @@ function report(t: Test, result: RunResult): void {
   t.comment(`${result.name}: ${JSON.stringify(result.summary.reported)}`);
   t.same(result.problems, [], `${result.name}: every must-be-0 figure is 0 (seed ${seed}, ${result.dir})`);
   t.ok(Object.values(result.register?.checked ?? {}).reduce((a, b) => a + b, 0) > 200, 'the checker saw a real history');
+  t.ok(Object.values(result.watch?.responses ?? {}).reduce((a, b) => a + b, 0) > 50, 'the watch checker saw a real history');
 }
 
 t.test('3 servers: kill -9, pause, partitions, delay (seeded)', { timeout: 300_000 }, async (t) => {

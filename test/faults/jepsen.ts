@@ -1,7 +1,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { checkIndexes, checkLeaders, checkLocks, checkRegister, checkSet, countOps } from './checks.js';
-import type { IndexCheck, LeaderCheck, LockCheck, RegisterCheck, SetCheck } from './checks.js';
+import { checkIndexes, checkLeaders, checkLocks, checkRegister, checkSet, checkWatches, countOps, finalValues, showsFinalState } from './checks.js';
+import type { IndexCheck, LeaderCheck, LockCheck, RegisterCheck, SetCheck, WatchCheck } from './checks.js';
 import { FaultCluster, RaftMonitor } from './fault-cluster.js';
 import type { FaultClusterOptions } from './fault-cluster.js';
 import { History } from './history.js';
@@ -9,14 +9,15 @@ import type { OpRecord } from './history.js';
 import { decodeValue, delay, httpCall, parseEntries } from './http-ops.js';
 import { Nemesis } from './nemesis.js';
 import type { FaultKind } from './nemesis.js';
-import { FencedResource, lockClient, registerClient, setClient, setPrefix } from './workloads.js';
-import type { LockOptions, RegisterOptions, RegisterShared, WorkloadContext } from './workloads.js';
+import { FencedResource, lockClient, registerClient, setClient, setPrefix, watchClient, watchSpec } from './workloads.js';
+import type { LockOptions, RegisterOptions, RegisterShared, WatchOptions, WatchStop, WorkloadContext } from './workloads.js';
 
 /**
  * One Jepsen-style Tier 2 run: a FaultCluster, the register/set/lock workloads through all
- * servers, the nemesis, then heal, quiet, final reads on every server, a loghash comparison,
- * and every check. Writes results/<run>/history.jsonl, summary.json (RELIABILITY.md "Figures"),
- * and on a violation the checker's report and the agents' logs.
+ * servers with watchers on the register keys, the nemesis, then heal, quiet, final reads on every
+ * server, a loghash comparison, the watchers' convergence on the final values, and every check.
+ * Writes results/<run>/history.jsonl, summary.json (RELIABILITY.md "Figures"), and on a
+ * violation the checker's report and the agents' logs.
  */
 export interface RunOptions extends FaultClusterOptions {
   readonly name: string;
@@ -26,6 +27,11 @@ export interface RunOptions extends FaultClusterOptions {
   readonly registerClients?: number;
   readonly setClients?: number;
   readonly lockClients?: number;
+  /** Watchers of the register keys (blocking queries), pinned round-robin to the servers; default 4 with register clients, else 0. */
+  readonly watchClients?: number;
+  readonly watch?: Partial<WatchOptions>;
+  /** How long watchers may take, after the final reads and the loghash comparison, to show the final values. */
+  readonly watchConvergeS?: number;
   /** Paused leaders may serve stale default reads (Consul's caveat): count them, do not fail. */
   readonly defaultReadsMayBeStale?: boolean;
   readonly nemesisIntervalMs?: readonly [number, number];
@@ -49,6 +55,7 @@ export interface RunResult {
   readonly register: RegisterCheck | null;
   readonly set: SetCheck | null;
   readonly lock: LockCheck | null;
+  readonly watch: WatchCheck | null;
   readonly indexes: IndexCheck;
   readonly leaders: LeaderCheck;
   /** Human lines naming every must-be-0 figure that is not 0. */
@@ -66,6 +73,12 @@ export interface RunSummary {
 
 const DEFAULT_REGISTER: RegisterOptions = { keys: 4, keyEvery: 300, timeoutMs: 5000, thinkMs: 40, readModes: ['default', 'default', 'consistent', 'consistent', 'stale'] };
 const DEFAULT_LOCK: LockOptions = { keys: 2, ttlS: 10, lockDelayS: 2, timeoutMs: 5000, destroyChance: 0.15, holdMs: 100 };
+/** wait=5s as RELIABILITY.md's watch workload; the timeout clears Consul's longest hold (5 s × 1.0625) with room for a slow box. */
+const DEFAULT_WATCH: WatchOptions = { waitS: 5, timeoutMs: 8000 };
+
+function watchClientCount(options: RunOptions): number {
+  return options.watchClients ?? ((options.registerClients ?? 10) > 0 ? 4 : 0);
+}
 
 export function resultsDir(name: string, root = resolve('results')): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -88,6 +101,10 @@ export async function runJepsen(options: RunOptions): Promise<RunResult> {
   const resource = new FencedResource();
   const registerOptions = { ...DEFAULT_REGISTER, ...(options.register ?? {}) };
   const lockOptions = { ...DEFAULT_LOCK, ...(options.lock ?? {}) };
+  const watchOptions = { ...DEFAULT_WATCH, ...(options.watch ?? {}) };
+  const watchStop: WatchStop = { done: false, abort: new AbortController() };
+  const watchers: Promise<void>[] = [];
+  let watchFailure: unknown = null;
   let ok = false;
   try {
     fc.startAll();
@@ -104,6 +121,15 @@ export async function runJepsen(options: RunOptions): Promise<RunResult> {
     for (let k = 0; k < (options.registerClients ?? 10); k++, proc++) clients.push(registerClient(context, `r${k}`, nodeFor(), options.seed * 1000 + proc, registerOptions, shared));
     for (let k = 0; k < (options.setClients ?? 2); k++, proc++) clients.push(setClient(context, `s${k}`, nodeFor(), options.seed * 1000 + proc, { timeoutMs: 5000, thinkMs: 40 }));
     for (let k = 0; k < (options.lockClients ?? 4); k++, proc++) clients.push(lockClient(context, `l${k}`, nodeFor(), options.seed * 1000 + proc, lockOptions, resource));
+    // Watchers outlive the other clients (they must converge), so they have their own stop; a
+    // watcher that throws (an answer that is not its query's) fails the run at the end.
+    for (let w = 0; w < watchClientCount(options); w++, proc++) {
+      const node = fc.names[w % fc.names.length] as string;
+      watchers.push(watchClient(context, `w${w}`, node, options.seed * 1000 + proc, watchSpec(w, registerOptions.keys), watchOptions, { shared, keyEvery: registerOptions.keyEvery }, watchStop)
+        .catch((error: unknown) => {
+          watchFailure ??= error;
+        }));
+    }
     const nemesisStop = { done: false };
     const nemesisDone = nemesis.run(nemesisStop);
     const duringDone = options.during?.(fc, history, nemesisStop) ?? Promise.resolve();
@@ -126,12 +152,16 @@ export async function runJepsen(options: RunOptions): Promise<RunResult> {
     const finalSet = await finalSetReads(fc, runId);
     const hashes = await fc.compareLogHashes(60_000);
     history.event('loghash', hashes);
+    await awaitWatchConvergence(history, watchers.length, (options.watchConvergeS ?? 15) * 1000);
+    await stopWatchers(watchStop, watchers);
+    if (watchFailure !== null) throw watchFailure;
     await history.close();
     const result = evaluate(options, dir, history, finalSet, hashes, monitor, nemesis, resource, lockOptions, fc.names.length);
     ok = result.problems.length === 0;
     if (!ok) keepLogs(fc, dir);
     return result;
   } finally {
+    await stopWatchers(watchStop, watchers);
     monitor.stop();
     nemesis.stopSupervisor();
     await fc.destroy(!ok);
@@ -155,6 +185,38 @@ async function finalRegisterReads(fc: FaultCluster, history: History): Promise<v
   }
 }
 
+/**
+ * Waits (at most `timeoutMs`) until every watcher's last answer shows the final `?consistent`
+ * state of its query. The writers stopped and the servers agree on one state, so a watcher that
+ * has not shown it yet is either blocked with an older index (and wakes at once) or backing off.
+ */
+async function awaitWatchConvergence(history: History, watchers: number, timeoutMs: number): Promise<void> {
+  if (watchers === 0) return;
+  const finals = finalValues(history.ops);
+  const deadline = history.now() + timeoutMs;
+  const converged = (proc: string): boolean => {
+    let query: string | null = null;
+    for (let k = history.ops.length - 1; k >= 0; k--) {
+      const op = history.ops[k] as OpRecord;
+      if (op.f !== 'watch' || op.proc !== proc) continue;
+      query ??= op.key;
+      if (op.type === 'ok') return op.key === query && showsFinalState(op, finals);
+    }
+    return false;
+  };
+  while (history.now() < deadline) {
+    if (Array.from({ length: watchers }, (_, w) => `w${w}`).every(converged)) return;
+    await delay(50);
+  }
+}
+
+/** Stops the watchers and cancels their blocking GETs in flight. */
+async function stopWatchers(stop: WatchStop, watchers: readonly Promise<void>[]): Promise<void> {
+  stop.done = true;
+  stop.abort.abort();
+  await Promise.all(watchers);
+}
+
 async function finalSetReads(fc: FaultCluster, runId: string): Promise<Map<string, Set<string>>> {
   const result = new Map<string, Set<string>>();
   for (const node of fc.names) {
@@ -174,6 +236,7 @@ function evaluate(options: RunOptions, dir: string, history: History, finalSet: 
   const register = hasRegister ? checkRegister(ops, dir, { defaultReadsMayBeStale: options.defaultReadsMayBeStale ?? false }) : null;
   const set = hasSet ? checkSet(ops, finalSet) : null;
   const lock = hasLock ? checkLocks(ops, { ttlMs: lockOptions.ttlS * 1000, lockDelayMs: lockOptions.lockDelayS * 1000, resourceStale: resource.stale }) : null;
+  const watch = watchClientCount(options) > 0 ? checkWatches(ops, history.nemesis, { defaultReadsMayBeStale: options.defaultReadsMayBeStale ?? false }) : null;
   const indexes = checkIndexes(ops);
   const leaders = checkLeaders(monitor.samples);
   const distinctHashes = new Set(Object.values(hashes.hashes)).size;
@@ -189,6 +252,11 @@ function evaluate(options: RunOptions, dir: string, history: History, finalSet: 
     lockL2: lock?.l2.length ?? 0,
     lockEarlyTtlExpiry: lock?.earlyExpiry.length ?? 0,
     lockL3StaleTokens: lock?.l3 ?? 0,
+    watchIndexRegressions: watch?.regressions.length ?? 0,
+    watchMissingIndex: watch?.missingIndex.length ?? 0,
+    watchUnwrittenValues: watch?.unwritten.length ?? 0,
+    watchIndexMismatches: watch?.indexMismatches.length ?? 0,
+    watchersNotConverged: watch?.notConverged.length ?? 0,
     twoLeadersInATerm: leaders.conflicts.length,
     stateHashMismatch: distinctHashes > 1 ? 1 : 0,
   };
@@ -206,6 +274,18 @@ function evaluate(options: RunOptions, dir: string, history: History, finalSet: 
     lockHolds: lock?.holds ?? 0,
     lockInvalidations: lock?.invalidations ?? 0,
     lockAcquires: lock?.acquires ?? {},
+    watch: watch === null ? null : {
+      watchers: watch.watchers,
+      responses: watch.responses,
+      unanswered: watch.unanswered,
+      regressionsAfterRestart: watch.regressionsAfterRestart,
+      staleDefaultRegressions: watch.staleDefaultRegressions,
+      converged: `${watch.converged}/${watch.watchers}`,
+      convergeMsMax: watch.convergeMsMax,
+      acknowledgedWritesWatched: watch.acknowledgedWrites,
+      wakeup: watch.wakeup,
+      wakeupByLayout: watch.wakeupByLayout,
+    },
     setAcknowledged: set?.acknowledged ?? 0,
     setIndeterminatePresent: set?.recovered ?? 0,
     longestWindowWithoutAcknowledgedWriteMs: Math.round(writeGap),
@@ -227,8 +307,9 @@ function evaluate(options: RunOptions, dir: string, history: History, finalSet: 
   if (set !== null) for (const [node, keys] of Object.entries(set.lost)) if (keys.length > 0) problems.push(`${node} lost ${keys.length}: ${keys.slice(0, 5).join(', ')}`);
   if (set !== null) for (const [node, keys] of Object.entries(set.unexpected)) if (keys.length > 0) problems.push(`${node} has ${keys.length} not-applied adds: ${keys.slice(0, 5).join(', ')}`);
   if (lock !== null) problems.push(...lock.l1.slice(0, 5), ...lock.l2.slice(0, 5), ...lock.earlyExpiry.slice(0, 5));
+  if (watch !== null) problems.push(...watch.regressions.slice(0, 5), ...watch.missingIndex.slice(0, 5), ...watch.unwritten.slice(0, 5), ...watch.indexMismatches.slice(0, 5), ...watch.notConverged.slice(0, 5));
   const onlyFigures = problems.length > 0 ? problems : [];
-  return { name: options.name, dir, summary, register, set, lock, indexes, leaders, problems: onlyFigures };
+  return { name: options.name, dir, summary, register, set, lock, watch, indexes, leaders, problems: onlyFigures };
 }
 
 /** The longest time between two consecutive acknowledged writes (any workload), ms. */

@@ -1,7 +1,7 @@
 import type { Agent } from 'undici';
 import { Prng } from '../../src/lib/prng.js';
-import type { History, ReadMode } from './history.js';
-import { decodeValue, delay, parseEntries, recordedCall, writeCompletion } from './http-ops.js';
+import type { History, ReadMode, SeenEntry } from './history.js';
+import { decodeValue, delay, httpCall, parseEntries, recordedCall, writeCompletion } from './http-ops.js';
 import type { Classified, HttpResult } from './http-ops.js';
 
 /**
@@ -12,7 +12,9 @@ import type { Classified, HttpResult } from './http-ops.js';
  * - set: unique keys under a prefix; a final `?consistent&recurse` read finds lost ones;
  * - lock: sessions (TTL, lock-delay, background renewal), `?acquire`, a consistent read of the
  *   LockIndex (the fencing token), a write to a resource that rejects stale tokens, `?release`,
- *   and sometimes a session destroy while holding (so lock-delay must hold off the next holder).
+ *   and sometimes a session destroy while holding (so lock-delay must hold off the next holder);
+ * - watch: blocking GETs (`?index=&wait=`) on the register keys of the current generation, one
+ *   key or the generation's prefix (`?recurse`), each watcher pinned to one agent and one mode.
  */
 export interface WorkloadContext {
   readonly history: History;
@@ -41,8 +43,18 @@ export interface RegisterShared {
   ops: number;
 }
 
+/** The keys of one register generation share this prefix (the trailing `/` keeps g1 from matching g10). */
+export function registerPrefix(runId: string, generation: number): string {
+  return `reg/${runId}/g${generation}/`;
+}
+
 export function registerKey(runId: string, generation: number, k: number): string {
-  return `reg/${runId}/g${generation}/k${k}`;
+  return `${registerPrefix(runId, generation)}k${k}`;
+}
+
+/** The generation the register clients write now (they move on every `keyEvery` operations). */
+export function registerGeneration(shared: RegisterShared, keyEvery: number): number {
+  return Math.floor(shared.ops / keyEvery);
 }
 
 export async function registerClient(context: WorkloadContext, proc: string, node: string, seed: number, options: RegisterOptions, shared: RegisterShared): Promise<void> {
@@ -51,7 +63,7 @@ export async function registerClient(context: WorkloadContext, proc: string, nod
   const lastIndex = new Map<string, number>();
   let serial = 0;
   while (!context.stop.done) {
-    const generation = Math.floor(shared.ops / options.keyEvery);
+    const generation = registerGeneration(shared, options.keyEvery);
     shared.ops++;
     const key = registerKey(context.runId, generation, prng.nextInt(options.keys));
     const base = `${context.url(node)}/v1/kv/${key}`;
@@ -277,4 +289,121 @@ async function destroySession(context: WorkloadContext, proc: string, node: stri
     if (op.type === 'ok') return;
     await delay(300);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// watch
+
+/** What one watcher watches, and how. */
+export interface WatchSpec {
+  /** The register key (of the current generation) a single-key watcher follows. */
+  readonly k: number;
+  /** Follow the whole current generation (`?recurse` on its prefix) instead of one key. */
+  readonly recurse: boolean;
+  readonly mode: ReadMode;
+}
+
+export interface WatchOptions {
+  /** `?wait=` in seconds. */
+  readonly waitS: number;
+  /** The client's timeout: above the longest hold Consul allows (wait × 1.0625) plus a margin. */
+  readonly timeoutMs: number;
+}
+
+/** Watchers outlive the writers (they must converge on the final values): their own stop. */
+export interface WatchStop {
+  done: boolean;
+  /** Cancels the blocking GETs in flight once `done`, so the end of a run never waits out a wait. */
+  readonly abort: AbortController;
+}
+
+/** Single keys and prefixes, default and stale: the layouts watchers cycle through. */
+const WATCH_LAYOUTS: readonly Omit<WatchSpec, 'k'>[] = [
+  { recurse: false, mode: 'default' },
+  { recurse: false, mode: 'stale' },
+  { recurse: true, mode: 'default' },
+  { recurse: true, mode: 'stale' },
+  { recurse: false, mode: 'consistent' },
+];
+
+/** The spec of watcher number `w`: layouts in turn, single keys spread over the generation's keys. */
+export function watchSpec(w: number, keys: number): WatchSpec {
+  return { ...(WATCH_LAYOUTS[w % WATCH_LAYOUTS.length] as Omit<WatchSpec, 'k'>), k: w % keys };
+}
+
+/**
+ * A watcher: loops `GET /v1/kv/<key or prefix>?index=<last X-Consul-Index>&wait=<waitS>s` against
+ * its one agent, following the register generations: when the writers move on, the blocking GET
+ * on the old generation is cancelled (nothing will wake it) and a new query starts from index 0,
+ * which answers at once. Like Consul's Go client it blocks on whatever index the last answer
+ * carried. Every response goes into the history with its X-Consul-Index and entries.
+ */
+export async function watchClient(context: WorkloadContext, proc: string, node: string, seed: number, spec: WatchSpec, options: WatchOptions,
+  register: { readonly shared: RegisterShared; readonly keyEvery: number }, stop: WatchStop): Promise<void> {
+  const prng = new Prng(seed);
+  let query = '';
+  let index = 0;
+  while (!stop.done) {
+    const generation = registerGeneration(register.shared, register.keyEvery);
+    const target = spec.recurse ? registerPrefix(context.runId, generation) : registerKey(context.runId, generation, spec.k);
+    if (target !== query) {
+      query = target;
+      index = 0;
+    }
+    const params: string[] = [];
+    if (spec.recurse) params.push('recurse');
+    if (spec.mode !== 'default') params.push(spec.mode);
+    if (index > 0) params.push(`index=${index}`, `wait=${options.waitS}s`);
+    const data = { minIndex: index, recurse: spec.recurse };
+    const op = context.history.invoke(proc, 'watch', query, null, node, spec.mode);
+    const url = `${context.url(node)}/v1/kv/${query}${params.length === 0 ? '' : `?${params.join('&')}`}`;
+    const moved = (): boolean => registerGeneration(register.shared, register.keyEvery) !== generation;
+    const { result, cancelled } = await cancellableGet(context, url, options.timeoutMs, stop, moved);
+    if (result.kind === 'error') {
+      // A read changes nothing: an error is `fail`, a cancellation `info` (no answer, no verdict).
+      const why = stop.done ? 'cancelled: the run is over' : 'cancelled: the writers moved to a new generation';
+      context.history.complete(op, cancelled ? 'info' : 'fail', { body: cancelled ? why : result.message, data });
+      if (!cancelled) await delay(100 + prng.nextInt(100));
+      continue;
+    }
+    if (result.status !== 200 && result.status !== 404) {
+      context.history.complete(op, 'fail', { status: result.status, body: result.body, outcome: result.outcome, data });
+      await delay(100 + prng.nextInt(100));
+      continue;
+    }
+    const entries = result.status === 404 ? [] : watchEntries(query, spec.recurse, result.body);
+    context.history.complete(op, 'ok', { status: result.status, index: result.index, data, entries });
+    const advanced = result.index !== null && result.index > index;
+    if (result.index !== null && result.index > 0) index = result.index;
+    // The wait ran out, or the index went back: no busy loop against one agent.
+    if (!advanced) await delay(50);
+  }
+}
+
+/** A GET cancelled when the run stops or `moved()` turns true (checked every 50 ms). */
+async function cancellableGet(context: WorkloadContext, url: string, timeoutMs: number, stop: WatchStop, moved: () => boolean): Promise<{ result: HttpResult; cancelled: boolean }> {
+  const cancel = new AbortController();
+  const onStop = (): void => cancel.abort();
+  stop.abort.signal.addEventListener('abort', onStop, { once: true });
+  const poll = setInterval(() => {
+    if (moved()) cancel.abort();
+  }, 50);
+  try {
+    if (stop.done) cancel.abort();
+    const result = await httpCall(context.dispatcher, url, 'GET', null, timeoutMs, cancel.signal);
+    return { result, cancelled: cancel.signal.aborted };
+  } finally {
+    clearInterval(poll);
+    stop.abort.signal.removeEventListener('abort', onStop);
+  }
+}
+
+/** The entries of a watch's 200 body; a body that is not the query's answer is a bug, not an outcome. */
+function watchEntries(query: string, recurse: boolean, body: string): SeenEntry[] {
+  const entries = parseEntries(body);
+  if (entries === null || entries.length === 0 || (!recurse && (entries.length !== 1 || entries[0]?.Key !== query))
+    || entries.some((entry) => !entry.Key.startsWith(query))) {
+    throw new Error(`watch GET ${query}: 200 with an unexpected body ${body.slice(0, 200)}`);
+  }
+  return entries.map((entry) => ({ key: entry.Key, value: decodeValue(entry.Value), modifyIndex: entry.ModifyIndex }));
 }
