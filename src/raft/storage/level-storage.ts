@@ -7,10 +7,10 @@ import type { Entry, HardState, InitialState, Snapshot } from '../core/types.js'
 import { SNAPSHOTS_RETAINED_DEFAULT } from './limits.js';
 import type { PersistRequest, RaftStorage } from './raft-storage.js';
 import {
-  decodeEntry,
   decodeHardState,
+  decodeLogRecord,
   decodeMeta,
-  encodeEntry,
+  encodeSegment,
   encodeHardState,
   encodeMeta,
   ENTRY_KEYS_END,
@@ -20,6 +20,8 @@ import {
   indexOfEntryKey,
   LOG_FORMAT_VERSION,
   META_KEY,
+  SEGMENT_BYTES_TARGET,
+  splitSegments,
 } from './record-codec.js';
 import { asCorruptionError, CorruptionMarker, LogWrittenSentinel } from './corruption-guards.js';
 import { SnapshotStore, syncDirectory } from './snapshot-store.js';
@@ -40,6 +42,11 @@ export interface LevelStorageOptions {
   readonly snapshotsRetained?: number;
   /** Defaults to process warnings. */
   readonly logger?: StorageLogger;
+  /**
+   * The size segments are split at. Default SEGMENT_BYTES_TARGET; tests set it small so that
+   * ordinary batches split into many segments.
+   */
+  readonly segmentBytesTarget?: number;
 }
 
 type LevelBatchOperation =
@@ -54,6 +61,8 @@ interface LoadedLog {
   readonly metaStored: boolean;
   /** Every stored entry, contiguous from logStartIndex. */
   readonly entries: readonly Entry[];
+  /** The key index of every stored record (segment starts), ascending. */
+  readonly segments: number[];
 }
 
 /** A snapshot to start from (null: none, the log starts at index 1). */
@@ -75,7 +84,9 @@ const defaultLogger: StorageLogger = {
  * deletion of the replaced suffix land together or not at all (hashicorp/raft #661 saved term
  * and vote in two writes). That one batch per driver turn is the group commit.
  *
- * Invariant between calls: the stored entry keys are exactly logStartIndex..lastIndex.
+ * Invariant between calls: the stored records (segments, `#segments` holds their first indexes)
+ * hold exactly the entries logStartIndex..lastIndex, except that the first segment may also
+ * hold entries before logStartIndex that a compaction left inside it.
  * Call load() first; calls never overlap (the driver runs one turn at a time).
  */
 export class LevelStorage implements RaftStorage {
@@ -86,7 +97,10 @@ export class LevelStorage implements RaftStorage {
   readonly #sentinel: LogWrittenSentinel;
   readonly #snapshots: SnapshotStore;
   readonly #logger: StorageLogger;
+  readonly #segmentBytesTarget: number;
   #bounds: StoredLogBounds = { logStartIndex: 1, lastIndex: 0 };
+  /** The first index of every stored segment record, ascending. */
+  #segments: number[] = [];
   /** The index of the newest snapshot (0: none), for the callers' assertions. */
   #snapshotIndex = 0;
   #metaStored = false;
@@ -112,6 +126,10 @@ export class LevelStorage implements RaftStorage {
       options.snapshotsRetained ?? SNAPSHOTS_RETAINED_DEFAULT,
     );
     this.#logger = options.logger ?? defaultLogger;
+    this.#segmentBytesTarget = options.segmentBytesTarget ?? SEGMENT_BYTES_TARGET;
+    assert(Number.isSafeInteger(this.#segmentBytesTarget), 'LevelStorage: segmentBytesTarget must be an integer');
+    assert(this.#segmentBytesTarget >= 1, 'LevelStorage: segmentBytesTarget must be positive');
+    assert(this.#segmentBytesTarget <= SEGMENT_BYTES_TARGET, 'LevelStorage: segmentBytesTarget must not exceed SEGMENT_BYTES_TARGET');
   }
 
   /**
@@ -145,6 +163,7 @@ export class LevelStorage implements RaftStorage {
     }
     const snapshotIndex = chosen.snapshot?.meta.index ?? 0;
     this.#bounds = { logStartIndex: log.logStartIndex, lastIndex: lastStoredIndex };
+    this.#segments = log.segments;
     this.#snapshotIndex = snapshotIndex;
     this.#metaStored = log.metaStored;
     let entries = log.entries.filter((entry) => entry.index > snapshotIndex);
@@ -182,11 +201,14 @@ export class LevelStorage implements RaftStorage {
       this.#snapshotIndex = snapshot.meta.index;
       const { logStartIndex, lastIndex } = this.#bounds;
       if (compactIndex >= logStartIndex) {
-        const operations: LevelBatchOperation[] = [];
-        for (let index = logStartIndex; index <= compactIndex; index++) operations.push({ type: 'del', key: entryKey(index) });
+        // Whole segments at or below the compaction point go; one straddling it stays (its
+        // early entries are skipped at load: they are before logStartIndex).
+        const gone = this.#segments.filter((_, k) => this.#segmentEnd(k) <= compactIndex);
+        const operations: LevelBatchOperation[] = gone.map((start) => ({ type: 'del', key: entryKey(start) }));
         operations.push(metaOperation({ logStartIndex: compactIndex + 1, lastIndex }));
         await this.#write(operations, true);
         this.#bounds = { logStartIndex: compactIndex + 1, lastIndex };
+        this.#segments = this.#segments.slice(gone.length);
       }
       await this.#snapshots.prune();
     } catch (error) {
@@ -220,12 +242,13 @@ export class LevelStorage implements RaftStorage {
     const first = request.entries[0];
     const last = request.entries.at(-1);
     const bounds: StoredLogBounds = { logStartIndex: this.#bounds.logStartIndex, lastIndex: last?.index ?? this.#bounds.lastIndex };
+    // The segments that stay, when a conflicting suffix is cut (null: all of them stay).
+    let kept: number[] | null = null;
+    let added: number[] = [];
     if (first !== undefined) {
-      // Drop the conflicting suffix the new entries do not overwrite (Raft §5.3).
-      for (let index = bounds.lastIndex + 1; index <= this.#bounds.lastIndex; index++) {
-        operations.push({ type: 'del', key: entryKey(index) });
-      }
-      for (const entry of request.entries) operations.push({ type: 'put', key: entryKey(entry.index), value: encodeEntry(entry) });
+      // Raft §5.3: entries from `first` on are replaced (a conflicting suffix is dropped).
+      if (first.index <= this.#bounds.lastIndex) kept = await this.#truncateFrom(first.index, operations);
+      added = this.#putSegments(request.entries, operations);
     }
     // The first batch stores a hard state too, so metadata without a hard state means loss.
     const hardState = request.hardState ?? (this.#metaStored ? null : EMPTY_HARD_STATE);
@@ -237,6 +260,65 @@ export class LevelStorage implements RaftStorage {
     if (operations.length === 0) return;
     await this.#write(operations, request.sync);
     this.#bounds = bounds;
+    // In place on the common path: copying every segment start per batch would be quadratic.
+    if (kept !== null) this.#segments = kept;
+    for (const start of added) this.#segments.push(start);
+    assert(this.#segments.length === 0 || (this.#segments.at(-1) as number) <= bounds.lastIndex, 'LevelStorage: segments within the log');
+  }
+
+  /** Adds a put of each segment of `entries` to `operations`; returns the segments' first indexes. */
+  #putSegments(entries: readonly Entry[], operations: LevelBatchOperation[]): number[] {
+    const starts: number[] = [];
+    for (const chunk of splitSegments(entries, this.#segmentBytesTarget)) {
+      const start = (chunk[0] as Entry).index;
+      operations.push({ type: 'put', key: entryKey(start), value: encodeSegment(chunk) });
+      starts.push(start);
+    }
+    return starts;
+  }
+
+  /** The last index the k-th segment holds. */
+  #segmentEnd(k: number): number {
+    const next = this.#segments[k + 1];
+    return next === undefined ? this.#bounds.lastIndex : next - 1;
+  }
+
+  /**
+   * Adds to `operations` what removes every stored entry from `index` on, and returns the
+   * segment starts that remain. Later segments are deleted. A segment that straddles `index` is
+   * read back (this happens only when a new leader overwrites uncommitted entries) and its
+   * entries logStartIndex..index-1 are rewritten under the key logStartIndex or its own start,
+   * whichever is later: entries before logStartIndex that a compaction left in it go now, and
+   * if it keeps none, it goes whole (a record holding only compacted entries is refused at load).
+   */
+  async #truncateFrom(index: number, operations: LevelBatchOperation[]): Promise<number[]> {
+    const { logStartIndex, lastIndex } = this.#bounds;
+    assert(index >= logStartIndex, 'truncateFrom: never cuts into the compacted prefix');
+    assert(index <= lastIndex, 'truncateFrom: cuts stored entries');
+    let keptCount = this.#segments.findIndex((start) => start >= index);
+    if (keptCount === -1) keptCount = this.#segments.length;
+    for (const start of this.#segments.slice(keptCount)) operations.push({ type: 'del', key: entryKey(start) });
+    const kept = this.#segments.slice(0, keptCount);
+    const straddling = keptCount - 1;
+    const start = kept[straddling];
+    if (start === undefined || this.#segmentEnd(straddling) < index) return kept;
+    const value = await this.#db.get(entryKey(start));
+    if (value === undefined) throw new CorruptionError(`raft log: segment record ${start} vanished from ${this.#logDirectory}`);
+    const stored = decodeLogRecord(value, start, LOG_FORMAT_VERSION);
+    const end = this.#segmentEnd(straddling);
+    if ((stored.at(-1) as Entry).index !== end) {
+      throw new CorruptionError(`raft log: segment record ${start} in ${this.#logDirectory} ends at ${(stored.at(-1) as Entry).index}, not ${end}`);
+    }
+    const remaining = stored.filter((entry) => entry.index >= logStartIndex && entry.index < index);
+    const newStart = Math.max(start, logStartIndex);
+    if (newStart !== start || remaining.length === 0) operations.push({ type: 'del', key: entryKey(start) });
+    kept.pop();
+    if (remaining.length > 0) {
+      assert((remaining[0] as Entry).index === newStart, 'truncateFrom: the rewritten segment starts at its key');
+      operations.push({ type: 'put', key: entryKey(newStart), value: encodeSegment(remaining) });
+      kept.push(newStart);
+    }
+    return kept;
   }
 
   /**
@@ -247,18 +329,16 @@ export class LevelStorage implements RaftStorage {
   async #installSnapshot(request: PersistRequest, snapshot: Snapshot): Promise<void> {
     await this.#snapshots.write(snapshot);
     this.#snapshotIndex = snapshot.meta.index;
-    const operations: LevelBatchOperation[] = [];
-    for (let index = this.#bounds.logStartIndex; index <= this.#bounds.lastIndex; index++) {
-      operations.push({ type: 'del', key: entryKey(index) });
-    }
+    const operations: LevelBatchOperation[] = this.#segments.map((start) => ({ type: 'del', key: entryKey(start) }));
     const lastIndex = request.entries.at(-1)?.index ?? snapshot.meta.index;
     const bounds: StoredLogBounds = { logStartIndex: snapshot.meta.index + 1, lastIndex };
     operations.push(metaOperation(bounds));
-    for (const entry of request.entries) operations.push({ type: 'put', key: entryKey(entry.index), value: encodeEntry(entry) });
+    const segments = this.#putSegments(request.entries, operations);
     const hardState = request.hardState ?? (this.#metaStored ? null : EMPTY_HARD_STATE);
     if (hardState !== null) operations.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(hardState) });
     await this.#write(operations, true);
     this.#bounds = bounds;
+    this.#segments = segments;
     await this.#snapshots.prune();
   }
 
@@ -278,13 +358,13 @@ export class LevelStorage implements RaftStorage {
     const meta = metaValue === undefined ? null : decodeMeta(metaValue);
     const hardState = hardStateValue === undefined ? null : decodeHardState(hardStateValue);
     const logStartIndex = meta?.logStartIndex ?? 1;
-    const entries = await this.#readEntries(logStartIndex);
+    const { entries, segments } = await this.#readEntries(logStartIndex, meta?.formatVersion ?? LOG_FORMAT_VERSION);
     const lastIndex = logStartIndex + entries.length - 1;
     const where = `raft log ${this.#logDirectory}`;
     if (meta === null) {
       // The first batch writes metadata, hard state and entries together.
       if (hardState !== null || entries.length > 0) throw new CorruptionError(`${where}: holds data but no metadata record`);
-      return { hardState: EMPTY_HARD_STATE, logStartIndex, metaStored: false, entries };
+      return { hardState: EMPTY_HARD_STATE, logStartIndex, metaStored: false, entries, segments };
     }
     if (hardState === null) throw new CorruptionError(`${where}: the metadata record exists but the hard state is missing`);
     if (meta.lastIndex !== lastIndex) {
@@ -297,26 +377,35 @@ export class LevelStorage implements RaftStorage {
       // which this server could vote twice in one term (hashicorp/raft #661).
       throw new CorruptionError(`${where}: hard state term ${hardState.term} is behind term ${lastTerm} of the last entry ${lastIndex}`);
     }
-    return { hardState, logStartIndex, metaStored: true, entries };
+    return { hardState, logStartIndex, metaStored: true, entries, segments };
   }
 
-  /** Every stored entry, checked: CRC, decoding, key = index, no gap from logStartIndex, terms rising. */
-  async #readEntries(logStartIndex: number): Promise<Entry[]> {
+  /**
+   * Every stored entry, checked: CRC, decoding, record key = its first index, no gap from
+   * logStartIndex, terms rising. Only the first record may hold entries before logStartIndex
+   * (a compaction inside it); they are skipped.
+   */
+  async #readEntries(logStartIndex: number, formatVersion: number): Promise<{ entries: Entry[]; segments: number[] }> {
     const entries: Entry[] = [];
+    const segments: number[] = [];
     for await (const [key, value] of this.#db.iterator({ gte: ENTRY_KEYS_START, lt: ENTRY_KEYS_END })) {
       const index = indexOfEntryKey(key);
       const expected = logStartIndex + entries.length;
-      if (index !== expected) throw logShapeError(index, expected, logStartIndex);
-      const entry = decodeEntry(value, index);
-      const previous = entries.at(-1);
-      if (previous !== undefined && entry.term < previous.term) {
-        throw new CorruptionError(
-          `raft log: entry ${index} has term ${entry.term}, below term ${previous.term} of entry ${previous.index}`,
-        );
+      const records = decodeLogRecord(value, index, formatVersion);
+      const end = (records.at(-1) as Entry).index;
+      const straddles = segments.length === 0 && index < logStartIndex && end >= logStartIndex;
+      if (index !== expected && !straddles) throw logShapeError(index, expected, logStartIndex);
+      for (const entry of records) {
+        if (entry.index < logStartIndex) continue;
+        const previous = entries.at(-1);
+        if (previous !== undefined && entry.term < previous.term) {
+          throw new CorruptionError(`raft log: entry ${entry.index} has term ${entry.term}, below term ${previous.term} of entry ${previous.index}`);
+        }
+        entries.push(entry);
       }
-      entries.push(entry);
+      segments.push(index);
     }
-    return entries;
+    return { entries, segments };
   }
 
   /**
@@ -377,11 +466,11 @@ export class LevelStorage implements RaftStorage {
       { snapshotIndex: snapshot.meta.index, snapshotTerm: snapshot.meta.term, logStartIndex, lastIndex },
       'raft storage: finishing a snapshot install that a crash interrupted; dropping the log it replaces',
     );
-    const operations: LevelBatchOperation[] = [];
-    for (let index = logStartIndex; index <= lastIndex; index++) operations.push({ type: 'del', key: entryKey(index) });
+    const operations: LevelBatchOperation[] = this.#segments.map((start) => ({ type: 'del', key: entryKey(start) }));
     operations.push(metaOperation({ logStartIndex: snapshot.meta.index + 1, lastIndex: snapshot.meta.index }));
     await this.#write(operations, true);
     this.#bounds = { logStartIndex: snapshot.meta.index + 1, lastIndex: snapshot.meta.index };
+    this.#segments = [];
   }
 }
 

@@ -1,18 +1,19 @@
+import { createHash } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { EMPTY_HARD_STATE } from '../../../src/raft/core/types.js';
+import type { Entry } from '../../../src/raft/core/types.js';
 import { LevelStorage } from '../../../src/raft/storage/level-storage.js';
 import type { LevelStorageOptions, StorageLogger } from '../../../src/raft/storage/level-storage.js';
 import { SnapshotStore } from '../../../src/raft/storage/snapshot-store.js';
 import {
   entries,
   hardState,
-  range,
   request,
   snapshot,
   snapshotDirectoryNames,
-  storedEntryIndexes,
+  storedRecordRanges,
 } from './storage-helpers.js';
 
 /** A logger that records warnings, so tests can assert on them. */
@@ -74,7 +75,7 @@ t.test('new entries replace the conflicting suffix, and only it', async (t) => {
   await storage.persist(request({ hardState: hardState(1, 's1', 0), entries: entries(1, 10, 1) }));
   await storage.persist(request({ hardState: hardState(2, null, 0), entries: entries(6, 7, 2) }));
   await storage.close();
-  t.same(await storedEntryIndexes(options.dataDir), range(1, 7), 'keys 8..10 are deleted');
+  t.same(await storedRecordRanges(options.dataDir), [[1, 5], [6, 7]], 'the segment 1..10 is cut to 1..5; 8..10 are gone');
   const { storage: again, state } = await opened(options);
   t.same(state.entries, [...entries(1, 5, 1), ...entries(6, 7, 2)]);
   // Overwriting in the middle without shortening: 4..10 replace 4..7 and extend.
@@ -82,6 +83,52 @@ t.test('new entries replace the conflicting suffix, and only it', async (t) => {
   const { storage: third, state: thirdState } = await reopen(again, options);
   t.same(thirdState.entries, [...entries(1, 3, 1), ...entries(4, 10, 3)]);
   await third.close();
+  t.same(await storedRecordRanges(options.dataDir), [[1, 3], [4, 10]], 'both later segments replaced, the first cut');
+});
+
+t.test('a conflicting suffix that starts at a segment boundary, or spans several segments', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  for (const [first, last] of [[1, 3], [4, 6], [7, 9], [10, 12]] as const) {
+    await storage.persist(request({ hardState: hardState(1, 's1', 0), entries: entries(first, last, 1) }));
+  }
+  await storage.persist(request({ hardState: hardState(2, null, 0), entries: entries(7, 8, 2) }));
+  await storage.close();
+  t.same(await storedRecordRanges(options.dataDir), [[1, 3], [4, 6], [7, 8]], 'from a boundary: later segments go, none is cut');
+  const { storage: again, state } = await opened(options);
+  t.same(state.entries, [...entries(1, 6, 1), ...entries(7, 8, 2)]);
+  await again.persist(request({ hardState: hardState(3, null, 0), entries: entries(5, 5, 3) }));
+  const { storage: third, state: thirdState } = await reopen(again, options);
+  t.same(thirdState.entries, [...entries(1, 4, 1), ...entries(5, 5, 3)]);
+  await third.close();
+  t.same(await storedRecordRanges(options.dataDir), [[1, 3], [4, 4], [5, 5]]);
+});
+
+t.test('a new leader overwrites from the log start, inside a segment a compaction cut', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 5), entries: entries(1, 10, 1) }));
+  await storage.saveSnapshot(snapshot(5, 1), 5); // the segment 1..10 stays: 6..10 are in the log
+  await storage.persist(request({ hardState: hardState(2, null, 5), entries: entries(6, 7, 2) }));
+  const { storage: again, state } = await reopen(storage, options);
+  t.same(state.snapshot, snapshot(5, 1));
+  t.same(state.entries, entries(6, 7, 2));
+  await again.close();
+  t.same(await storedRecordRanges(options.dataDir), [[6, 7]], 'no record holding only compacted entries is left');
+  // From inside the log, past the start: the kept part of the cut segment moves to the log start.
+  const other = { dataDir: t.testdir() };
+  const { storage: second } = await opened(other);
+  await second.persist(request({ hardState: hardState(1, 's1', 5), entries: entries(1, 10, 1) }));
+  await second.saveSnapshot(snapshot(5, 1), 5);
+  await second.persist(request({ hardState: hardState(2, null, 5), entries: entries(8, 9, 2) }));
+  const { storage: secondAgain, state: secondState } = await reopen(second, other);
+  t.same(secondState.entries, [...entries(6, 7, 1), ...entries(8, 9, 2)]);
+  await secondAgain.persist(request({ hardState: hardState(2, null, 9), entries: entries(10, 11, 2) }));
+  await secondAgain.saveSnapshot(snapshot(9, 2), 9);
+  const { storage: secondThird, state: secondThirdState } = await reopen(secondAgain, other);
+  t.same(secondThirdState.entries, entries(10, 11, 2));
+  await secondThird.close();
+  t.same(await storedRecordRanges(other.dataDir), [[10, 11]]);
 });
 
 t.test('a commit beyond the log end is clamped, not refused', async (t) => {
@@ -96,11 +143,13 @@ t.test('a commit beyond the log end is clamped, not refused', async (t) => {
 t.test('saveSnapshot compacts the log through compactIndex', async (t) => {
   const options = { dataDir: t.testdir() };
   const { storage } = await opened(options);
-  await storage.persist(request({ hardState: hardState(1, 's1', 10), entries: entries(1, 10, 1) }));
+  await storage.persist(request({ hardState: hardState(1, 's1', 10), entries: entries(1, 4, 1) }));
+  await storage.persist(request({ hardState: hardState(1, 's1', 10), entries: entries(5, 10, 1) }));
   await storage.saveSnapshot(snapshot(8, 1), 5);
   await storage.persist(request({ hardState: hardState(1, 's1', 12), entries: entries(11, 12, 1) }));
   await storage.close();
-  t.same(await storedEntryIndexes(options.dataDir), range(6, 12), 'entries <= 5 are gone, 6..8 kept for laggards');
+  // 1..4 is gone whole; 5..10 straddles the compaction point and stays (6..8 kept for laggards).
+  t.same(await storedRecordRanges(options.dataDir), [[5, 10], [11, 12]], 'segments through 5 are gone, the one across it stays');
   t.same(await snapshotDirectoryNames(options.dataDir), ['1-8.snap']);
   const { storage: again, state } = await opened(options);
   t.same(state.snapshot, snapshot(8, 1));
@@ -111,10 +160,48 @@ t.test('saveSnapshot compacts the log through compactIndex', async (t) => {
   const { storage: third, state: thirdState } = await reopen(again, options);
   t.same(thirdState.snapshot, snapshot(12, 1));
   t.same(thirdState.entries, []);
-  await third.persist(request({ entries: entries(13, 14, 1) }));
-  const { storage: fourth, state: fourthState } = await reopen(third, options);
-  t.same(fourthState.entries, entries(13, 14, 1));
-  await fourth.close();
+  await third.close();
+  t.same(await storedRecordRanges(options.dataDir), []);
+  const { storage: fourth } = await opened(options);
+  await fourth.persist(request({ entries: entries(13, 14, 1) }));
+  const { storage: fifth, state: fifthState } = await reopen(fourth, options);
+  t.same(fifthState.entries, entries(13, 14, 1));
+  await fifth.close();
+});
+
+t.test('a compaction inside a segment keeps it until a later compaction passes its end', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 10), entries: entries(1, 10, 1) }));
+  await storage.saveSnapshot(snapshot(3, 1), 3);
+  await storage.saveSnapshot(snapshot(7, 1), 7);
+  const { storage: again, state } = await reopen(storage, options);
+  t.same(state.entries, entries(8, 10, 1), '1..7 are skipped inside the segment');
+  await again.persist(request({ hardState: hardState(1, 's1', 12), entries: entries(11, 12, 1) }));
+  await again.saveSnapshot(snapshot(11, 1), 10);
+  const { storage: third, state: thirdState } = await reopen(again, options);
+  t.same(thirdState.entries, entries(12, 12, 1));
+  await third.close();
+  t.same(await storedRecordRanges(options.dataDir), [[11, 12]], 'the compaction through 10 removed the segment 1..10');
+});
+
+t.test('a large batch is split into segments, and each loads', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  const big = (index: number): { index: number; term: number; type: 'normal'; data: Uint8Array } => ({
+    index,
+    term: 1,
+    type: 'normal',
+    data: new Uint8Array(400 * 1024).fill(index),
+  });
+  const written = [big(1), big(2), big(3), big(4), big(5), ...entries(6, 8, 1)];
+  await storage.persist(request({ hardState: hardState(1, 's1', 0), entries: written }));
+  const { storage: again, state } = await reopen(storage, options);
+  // Compared as bytes: t.same walks 2 MB of typed arrays element by element, for seconds.
+  const summary = (list: readonly Entry[]): string[] => list.map((e) => `${e.index}@${e.term} ${e.type} ${createHash('sha256').update(e.data).digest('hex')}`);
+  t.same(summary(state.entries), summary(written));
+  await again.close();
+  t.same(await storedRecordRanges(options.dataDir), [[1, 2], [3, 4], [5, 8]], 'split at SEGMENT_BYTES_TARGET (1 MiB)');
 });
 
 t.test('a snapshot received from the leader replaces the whole log', async (t) => {
@@ -123,7 +210,7 @@ t.test('a snapshot received from the leader replaces the whole log', async (t) =
   await storage.persist(request({ hardState: hardState(1, 's1', 3), entries: entries(1, 10, 1) }));
   await storage.persist(request({ hardState: hardState(3, null, 20), snapshot: snapshot(20, 3), entries: entries(21, 22, 3) }));
   await storage.close();
-  t.same(await storedEntryIndexes(options.dataDir), [21, 22]);
+  t.same(await storedRecordRanges(options.dataDir), [[21, 22]]);
   const { storage: again, state } = await opened(options);
   t.same(state, { hardState: hardState(3, null, 20), snapshot: snapshot(20, 3), entries: entries(21, 22, 3) });
   // A snapshot below the stored log's end also drops everything; the core resends what stays.
@@ -132,7 +219,7 @@ t.test('a snapshot received from the leader replaces the whole log', async (t) =
   const { storage: third, state: thirdState } = await reopen(again, options);
   t.same(thirdState, { hardState: hardState(4, null, 25), snapshot: snapshot(25, 3), entries: [] });
   await third.close();
-  t.same(await storedEntryIndexes(options.dataDir), []);
+  t.same(await storedRecordRanges(options.dataDir), []);
 });
 
 t.test('only the newest snapshotsRetained snapshots remain, and no temp files', async (t) => {
@@ -182,7 +269,7 @@ t.test('a crash between a received snapshot file and its batch is finished at lo
   t.match(logger.messages, [/finishing a snapshot install that a crash interrupted/]);
   await again.persist(request({ hardState: hardState(3, null, 21), entries: entries(21, 21, 3) }));
   await again.close();
-  t.same(await storedEntryIndexes(options.dataDir), [21]);
+  t.same(await storedRecordRanges(options.dataDir), [[21, 21]]);
   const { storage: third, state: thirdState } = await opened(options);
   t.same(thirdState.entries, entries(21, 21, 3));
   await third.close();
