@@ -323,25 +323,31 @@ export function longestWriteGap(ops: readonly OpRecord[]): number {
   return gap;
 }
 
+/** p50/p90/p99/max of one kind of kill's recovery times. */
+export interface RecoveryFigures { readonly kills: number; readonly p50Ms: number | null; readonly p90Ms: number | null; readonly p99Ms: number | null; readonly maxMs: number | null }
+
 /**
- * Leader recovery after kill -9, as clients see it: from each kill of the leader (alone or with
- * everyone) to the acknowledgement of the first write sent after it. p50/p99/max over the run's kills.
+ * Leader recovery after kill -9, as clients see it: from each kill of the leader to the
+ * acknowledgement of the first write sent after it, apart for `kill-leader` (the others elect at
+ * once) and `kill-all` (includes the time every server stays down and restarts).
  */
-export function recoveryAfterLeaderKills(ops: readonly OpRecord[], events: readonly { t: number; f: string; value: unknown }[]): { kills: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null } {
+export function recoveryAfterLeaderKills(ops: readonly OpRecord[], events: readonly { t: number; f: string; value: unknown }[]): Record<'killLeader' | 'killAll', RecoveryFigures> {
   const acks = ops
     .filter((op) => (op.f === 'write' || op.f === 'cas' || op.f === 'add' || op.f === 'delete') && op.type === 'ok' && op.completeT !== null && !op.proc.startsWith('final'))
     .sort((a, b) => (a.completeT as number) - (b.completeT as number));
-  const gaps: number[] = [];
-  for (const event of events) {
-    const kind = (event.value as { kind?: string } | null)?.kind;
-    if (event.f !== 'kill' || (kind !== 'kill-leader' && kind !== 'kill-all')) continue;
-    // Sent after the kill: a write in flight at the kill may have committed before it.
-    const next = acks.find((op) => op.invokeT > event.t);
-    if (next !== undefined) gaps.push((next.completeT as number) - event.t);
-  }
-  gaps.sort((a, b) => a - b);
-  const at = (q: number): number | null => (gaps.length === 0 ? null : Math.round(gaps[Math.min(gaps.length - 1, Math.ceil(q * gaps.length) - 1)] as number));
-  return { kills: gaps.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) };
+  const figures = (wanted: string): RecoveryFigures => {
+    const gaps: number[] = [];
+    for (const event of events) {
+      if (event.f !== 'kill' || (event.value as { kind?: string } | null)?.kind !== wanted) continue;
+      // Sent after the kill: a write in flight at the kill may have committed before it.
+      const next = acks.find((op) => op.invokeT > event.t);
+      if (next !== undefined) gaps.push((next.completeT as number) - event.t);
+    }
+    gaps.sort((a, b) => a - b);
+    const at = (q: number): number | null => (gaps.length === 0 ? null : Math.round(gaps[Math.min(gaps.length - 1, Math.ceil(q * gaps.length) - 1)] as number));
+    return { kills: gaps.length, p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), maxMs: at(1) };
+  };
+  return { killLeader: figures('kill-leader'), killAll: figures('kill-all') };
 }
 
 function keepLogs(fc: FaultCluster, dir: string): void {
