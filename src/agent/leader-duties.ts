@@ -45,6 +45,11 @@ export class LeaderDuties {
   #active = false;
   #generation = 0;
   readonly #sessionTimers = new Map<string, NodeJS.Timeout>();
+  /**
+   * performance.now() of each agent's last report. Silence is measured on the monotonic clock: a
+   * step of the leader's wall clock (NTP) must not make live nodes look silent, which would
+   * invalidate their sessions (test/agent/bug-liveness-wall-clock.test.ts).
+   */
   readonly #lastHeard = new Map<string, number>();
   readonly #inFlight = new Set<string>();
   #monitor: NodeJS.Timeout | null = null;
@@ -63,7 +68,7 @@ export class LeaderDuties {
     void this.#server.node.read(false).then(
       () => {
         if (!this.#active || generation !== this.#generation) return;
-        this.#startedAt = Date.now();
+        this.#startedAt = performance.now();
         for (const { id, ttlNs } of this.#server.fsm.sessionsWithTtl()) this.#armSession(id, ttlNs);
         this.#monitor = setInterval(() => this.#tick(), MONITOR_INTERVAL_MS);
         this.#log.info({ sessions: this.#sessionTimers.size }, 'leader duties started');
@@ -124,7 +129,7 @@ export class LeaderDuties {
    * what it reported.
    */
   async onReport(report: StatusReport): Promise<ReportReply> {
-    this.#lastHeard.set(report.node, Date.now());
+    this.#lastHeard.set(report.node, performance.now());
     if (report.leaving) {
       if (this.#server.fsm.getNode(report.node) !== undefined) await this.#propose({ type: 'node-deregister', nowMs: 0, node: report.node }, `node ${report.node}`);
       return { servicesInSync: null };
@@ -177,7 +182,7 @@ export class LeaderDuties {
 
   #tick(): void {
     if (!this.#active) return;
-    const now = Date.now();
+    const now = performance.now();
     const timeout = this.#server.config.nodeTimeoutMs;
     for (const node of this.#server.fsm.listNodes()) {
       const check = this.#server.fsm.getCheck(node.Node, SERF_CHECK_ID);

@@ -6,15 +6,19 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resultsDir } from '../faults/jepsen.js';
 import { reportSuiteTotals } from '../faults/suite-summary.js';
+import { faketimeMissing } from './clock-faults.js';
 
 /**
  * Tier 3 (RELIABILITY.md): servers in network namespaces (test/net/net.sh), clients and nemesis
- * on kvt-ctl, data dirs on loop-mounted ext4 images. Three short runs — iptables partitions,
- * kill -9 + SIGSTOP, power loss (one node, then all at once) — each with every must-be-0 figure
- * at 0; and the positive control for ack-before-fsync, which only power loss can show (kill -9
- * keeps the page cache): acknowledged writes must go missing. Needs root, `ip netns`, iptables,
- * mkfs.ext4 and loop devices; without them the suite is skipped and says what is missing.
- * CONCLAVE_TIER3_TIME sets the seconds per run (CI: 30).
+ * on kvt-ctl, data dirs on loop-mounted ext4 images. Four short runs — iptables partitions,
+ * kill -9 + SIGSTOP, power loss (one node, then all at once), clock faults (libfaketime: bumps,
+ * strobes, rates; test/net/clock-faults.ts) — each with every must-be-0 figure at 0; a shorter
+ * clock run that steps only the wall clock (NTP steps), where lock-delay must hold too (a known
+ * bug, test/agent/bug-lock-delay-wall-clock.test.ts, so that one figure is a todo); and the
+ * positive control for ack-before-fsync, which only power loss can show (kill -9 keeps the page
+ * cache): acknowledged writes must go missing. Needs root, `ip netns`, iptables, mkfs.ext4 and
+ * loop devices, and libfaketime for the clock runs; without them the suite (or the clock runs)
+ * is skipped and says what is missing. CONCLAVE_TIER3_TIME sets the seconds per run (CI: 30).
  */
 const figures: Record<string, unknown> = {};
 reportSuiteTotals(t, 'net-tier3', figures);
@@ -85,10 +89,18 @@ async function run(name: string, options: Record<string, unknown>, t: Test): Pro
   }
 }
 
+/** Clock runs need libfaketime (`apt-get install -y faketime`, as .ci/run does). */
+const noFaketime = faketimeMissing();
+/** `CONCLAVE_SHOW_BUGS=1` runs known-bug checks as plain ones (they fail until fixed). */
+const lockDelayBug = process.env.CONCLAVE_SHOW_BUGS === '1' ? false : 'BUG: lock-delay follows the leader\'s wall clock (test/agent/bug-lock-delay-wall-clock.test.ts)';
+
 t.test('Tier 3 in network namespaces', { skip: why ?? false, timeout: 900_000 }, async (t) => {
   t.teardown(down);
-  for (const scenario of ['partition', 'kill-pause', 'power-loss'] as const) {
-    await t.test(`${scenario}: every must-be-0 figure is 0`, async (t) => {
+  for (const scenario of ['partition', 'kill-pause', 'power-loss', 'clock'] as const) {
+    // Under clock faults a deposed leader may answer default GETs from its lease, and lock-delay
+    // (a time bound) may run short: both are counted, not failed (tier3-run.ts).
+    const skip = scenario === 'clock' && noFaketime !== null ? `clock faults skipped: ${noFaketime}` : false;
+    await t.test(`${scenario}: every must-be-0 figure is 0`, { skip }, async (t) => {
       const result = await run(`tier3-${scenario}`, { scenario }, t);
       figures[scenario] = { dir: result.dir, ...(result.summary ?? {}) };
       t.comment(JSON.stringify(result.summary?.reported ?? {}));
@@ -96,6 +108,17 @@ t.test('Tier 3 in network namespaces', { skip: why ?? false, timeout: 900_000 },
       t.same(result.summary?.problems ?? ['no summary'], [], 'no problems');
     });
   }
+  await t.test('clock, wall clock only (NTP steps): every must-be-0 figure is 0', { skip: noFaketime ?? false }, async (t) => {
+    const result = await run('tier3-clock-wall', { scenario: 'clock', clockWallOnly: true, timeS: Math.min(TIME, 15) }, t);
+    figures['clock-wall'] = { dir: result.dir, ...(result.summary ?? {}) };
+    t.comment(JSON.stringify(result.summary?.reported ?? {}));
+    t.ok(result.summary !== null, `the run produced its figures (${result.dir})\n${result.output.slice(-2000)}`);
+    for (const [name, value] of Object.entries(result.summary?.mustBeZero ?? {})) {
+      // Stepping only the wall clock must not matter at all (Consul keeps lock-delay on the
+      // monotonic clock); Conclave's lock-delay does not hold yet.
+      t.equal(value, 0, `${name} = ${value} (${result.dir})`, name === 'lockL2' ? { todo: lockDelayBug } : {});
+    }
+  });
   await t.test('positive control: ack-before-fsync loses acknowledged writes on power loss of all servers', async (t) => {
     const result = await run('tier3-control-ack-before-fsync', { scenario: 'power-loss', allAtOnce: true, timeS: Math.min(TIME, 15), workloads: ['set'], env: { CONCLAVE_TEST_BUG: 'ack-before-fsync' } }, t);
     const lost = result.summary?.mustBeZero['acknowledgedWritesLost'] ?? 0;
