@@ -17,7 +17,8 @@ import type { Command } from '../state/commands.js';
 import { decodeUntrustedCommand, encodeCommand } from '../state/commands.js';
 import type { ApplyResult } from '../state/fsm.js';
 import { StateMachine } from '../state/fsm.js';
-import { RESTORE_CHUNK_BYTES_MAX } from '../state/limits.js';
+import { LOCK_DELAY_SWEEP_THRESHOLD, RESTORE_CHUNK_BYTES_MAX } from '../state/limits.js';
+import { goQuote } from '../state/go-quote.js';
 import { packSnapshotArchive, unpackSnapshotArchive } from './snapshot-archive.js';
 import type { Session } from '../state/sessions.js';
 import { RpcError } from '../transport/rpc.js';
@@ -98,6 +99,13 @@ export class ServerAgent implements AgentApi {
   #reported = false;
   #closed = false;
   /**
+   * Lock-delays on this server's monotonic clock (performance.now() deadlines), noted as each
+   * invalidation is applied here. The leader checks them before proposing an acquire, as
+   * Consul's does (state/delay.go): a step of the wall clock, or a new leader whose wall clock
+   * differs from the old one's, cannot cut a lock-delay short.
+   */
+  readonly #lockDelays = new Map<string, number>();
+  /**
    * Services issue: set once leave() starts. A periodic report landing after the leaving one
    * would register the node (and, since anti-entropy, its services) again after it left.
    */
@@ -108,6 +116,7 @@ export class ServerAgent implements AgentApi {
     this.#log = logger;
     this.#storage = storage;
     this.#clusterId = loadClusterId(config.dataDir);
+    this.fsm.onLockDelay((key, delayMs) => this.#noteLockDelay(key, delayMs));
     this.info = agentInfo(config, nodeId, true);
     // Services issue: the `consul` service of every server (on its actual server port, which
     // may have been 0 in the config) travels in its own report.
@@ -589,11 +598,51 @@ export class ServerAgent implements AgentApi {
 
   /** Proposes a command here (we lead): the leader's clock stamps `nowMs`. */
   async #applyLocal(command: Command): Promise<WriteResult> {
+    if (takesLock(command) && !testBug('no-lockdelay')) {
+      // Every invalidation committed before this acquire must be applied here (and so noted
+      // in #lockDelays) before the check: after an election, the old term's entries too.
+      await this.#node.read(true);
+      const refused = this.#refuseUnderLockDelay(command);
+      if (refused !== null) return { index: this.fsm.lastAppliedIndex, result: refused };
+    }
     const stamped = { ...command, nowMs: Date.now() } as Command;
     const adjusted = testBug('no-lockdelay') && stamped.type === 'session-create' ? { ...stamped, lockDelayNs: 0 } : stamped;
     const bytes = encodeCommand(adjusted);
     const { index, result } = await this.#node.propose(bytes);
     return { index, result: result as ApplyResult };
+  }
+
+  /**
+   * The answer to an acquire of a key under lock-delay (Consul's kvsPreApply and txn lock
+   * check: `false`, or the txn's error), or null to propose the command. The state machine
+   * checks the leader's stamped wall clock too (deterministically, on every server); this check
+   * is what holds when that clock steps.
+   */
+  #refuseUnderLockDelay(command: Command): ApplyResult | null {
+    if (this.#lockDelays.size === 0) return null;
+    const now = performance.now();
+    const delayed = (key: string): boolean => {
+      const until = this.#lockDelays.get(key);
+      if (until === undefined) return false;
+      if (until > now) return true;
+      this.#lockDelays.delete(key);
+      return false;
+    };
+    if (command.type === 'kv-set' && command.verb.kind === 'acquire' && delayed(command.key)) return { kind: 'bool', value: false };
+    if (command.type === 'txn') {
+      const errors = command.ops.flatMap((op, OpIndex) => (op.verb === 'lock' && delayed(op.key) ? [{ OpIndex, What: `failed to lock key ${goQuote(op.key)} due to lock delay` }] : []));
+      if (errors.length > 0) return { kind: 'txn', results: null, errors };
+    }
+    return null;
+  }
+
+  #noteLockDelay(key: string, delayMs: number): void {
+    const until = performance.now() + delayMs;
+    this.#lockDelays.set(key, Math.max(until, this.#lockDelays.get(key) ?? 0));
+    if (this.#lockDelays.size > LOCK_DELAY_SWEEP_THRESHOLD) {
+      const now = performance.now();
+      for (const [k, deadline] of this.#lockDelays) if (deadline <= now) this.#lockDelays.delete(k);
+    }
   }
 
   /** Proposes a command on behalf of leader duties (no hold, no forwarding). */
@@ -819,6 +868,11 @@ export class ServerAgent implements AgentApi {
     // (the Raft node is closed: no proposal, read index or lease read is served).
     setTimeout(() => process.exit(70), FATAL_EXIT_DELAY_MS);
   }
+}
+
+/** An acquire, or a transaction with a lock operation. */
+function takesLock(command: Command): boolean {
+  return (command.type === 'kv-set' && command.verb.kind === 'acquire') || (command.type === 'txn' && command.ops.some((op) => op.verb === 'lock'));
 }
 
 /** True when an RPC failed before the request left this process: retrying cannot duplicate it. */

@@ -17,6 +17,7 @@ import { CatalogStore } from './catalog.js';
 import type { CatalogNode, CatalogService, HealthCheck } from './catalog.js';
 import { decodeCommand, parseCommand } from './commands.js';
 import type { CheckDefinition, Command, CommandOf, CommandType, HealthStatus, ServiceDefinition, TxnKvOp } from './commands.js';
+import { LOCK_DELAY_MS_MAX } from './limits.js';
 import { KvStore } from './kv.js';
 import type { KvEntry } from './kv.js';
 import { SessionStore, createSession, invalidateSession, invalidateSessionsForCheck, invalidateSessionsForNode } from './sessions.js';
@@ -137,6 +138,7 @@ export class StateMachine {
   readonly #watch: WatchIndex;
   #lastAppliedIndex = 0;
   #restore: RestoreStaging | null = null;
+  readonly #lockDelayListeners: ((key: string, delayMs: number) => void)[] = [];
 
   /** An empty state at index 0. */
   constructor(options: StateMachineOptions = {}) {
@@ -181,7 +183,17 @@ export class StateMachine {
     const result = handler(this.#stores, context, command);
     this.#lastAppliedIndex = index;
     this.#watch.notify(context.changes, index);
+    for (const [key, delayMs] of context.changes.lockDelays) for (const listener of this.#lockDelayListeners) listener(key, delayMs);
     return result;
+  }
+
+  /**
+   * Calls `listener` for every lock-delay an applied command starts (key, ms), and for the
+   * lock-delays a restored snapshot holds (their remainder by this server's wall clock: the
+   * snapshot only has the leader's deadline). Not replicated state: each server's own note.
+   */
+  onLockDelay(listener: (key: string, delayMs: number) => void): void {
+    this.#lockDelayListeners.push(listener);
   }
 
   // ---- KV reads ----
@@ -380,6 +392,11 @@ export class StateMachine {
       catalog: CatalogStore.fromState(state.catalog),
     };
     this.#stores = stores;
+    const wallNow = Date.now();
+    for (const [key, until] of state.kv.lockDelays) {
+      const remaining = Math.min(until - wallNow, LOCK_DELAY_MS_MAX);
+      if (remaining > 0) for (const listener of this.#lockDelayListeners) listener(key, remaining);
+    }
     // A Raft snapshot carries our own position and any restore in progress; a user's snapshot
     // (restore-commit) only replaces the data, at the index of the commit entry.
     if (asSnapshot) {

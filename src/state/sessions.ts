@@ -193,7 +193,10 @@ export function invalidateSession(stores: StateStores, context: WriteContext, id
     if (session.Behavior === 'release') stores.kv.clearSession(context, key);
     else stores.kv.delete(context, key);
     // Consul applies a lock-delay only when it is > 0.
-    if (delayMs > 0) stores.kv.setLockDelay(key, context.nowMs + delayMs, context.nowMs);
+    if (delayMs > 0) {
+      stores.kv.setLockDelay(key, context.nowMs + delayMs, context.nowMs);
+      context.changes.lockDelays.push([key, delayMs]);
+    }
   }
   assert(stores.kv.keysHeldBy(id).length === 0, 'an invalidated session holds no key');
 }

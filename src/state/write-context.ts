@@ -15,6 +15,11 @@ export class ChangeSet {
   readonly keys: string[] = [];
   /** Every table whose index moved. */
   readonly tables = new Set<TableName>();
+  /**
+   * Lock-delays this write started, [key, ms]: each server also notes them on its own monotonic
+   * clock (not replicated), which is what its leader checks before proposing an acquire.
+   */
+  readonly lockDelays: [string, number][] = [];
 
   /** True when nothing changed (a no-op PUT, a failed CAS, ...). */
   isEmpty(): boolean {
@@ -25,6 +30,7 @@ export class ChangeSet {
   absorb(other: ChangeSet): void {
     for (const key of other.keys) this.keys.push(key);
     for (const table of other.tables) this.tables.add(table);
+    for (const delay of other.lockDelays) this.lockDelays.push(delay);
   }
 }
 

@@ -13,8 +13,8 @@ import { faketimeMissing } from './clock-faults.js';
  * on kvt-ctl, data dirs on loop-mounted ext4 images. Four short runs — iptables partitions,
  * kill -9 + SIGSTOP, power loss (one node, then all at once), clock faults (libfaketime: bumps,
  * strobes, rates; test/net/clock-faults.ts) — each with every must-be-0 figure at 0; a shorter
- * clock run that steps only the wall clock (NTP steps), where lock-delay must hold too (a known
- * bug, test/agent/bug-lock-delay-wall-clock.test.ts, so that one figure is a todo); and the
+ * clock run that steps only the wall clock (NTP steps), where lock-delay must hold too (it once
+ * did not: test/agent/bug-lock-delay-wall-clock.test.ts); and the
  * positive control for ack-before-fsync, which only power loss can show (kill -9 keeps the page
  * cache): acknowledged writes must go missing. Needs root, `ip netns`, iptables, mkfs.ext4 and
  * loop devices, and libfaketime for the clock runs; without them the suite (or the clock runs)
@@ -91,8 +91,6 @@ async function run(name: string, options: Record<string, unknown>, t: Test): Pro
 
 /** Clock runs need libfaketime (`apt-get install -y faketime`, as .ci/run does). */
 const noFaketime = faketimeMissing();
-/** `CONCLAVE_SHOW_BUGS=1` runs known-bug checks as plain ones (they fail until fixed). */
-const lockDelayBug = process.env.CONCLAVE_SHOW_BUGS === '1' ? false : 'BUG: lock-delay follows the leader\'s wall clock (test/agent/bug-lock-delay-wall-clock.test.ts)';
 
 t.test('Tier 3 in network namespaces', { skip: why ?? false, timeout: 900_000 }, async (t) => {
   t.teardown(down);
@@ -114,9 +112,9 @@ t.test('Tier 3 in network namespaces', { skip: why ?? false, timeout: 900_000 },
     t.comment(JSON.stringify(result.summary?.reported ?? {}));
     t.ok(result.summary !== null, `the run produced its figures (${result.dir})\n${result.output.slice(-2000)}`);
     for (const [name, value] of Object.entries(result.summary?.mustBeZero ?? {})) {
-      // Stepping only the wall clock must not matter at all (Consul keeps lock-delay on the
-      // monotonic clock); Conclave's lock-delay does not hold yet.
-      t.equal(value, 0, `${name} = ${value} (${result.dir})`, name === 'lockL2' ? { todo: lockDelayBug } : {});
+      // Stepping only the wall clock must not matter at all: lock-delay and node liveness run on
+      // the monotonic clock, as in Consul.
+      t.equal(value, 0, `${name} = ${value} (${result.dir})`);
     }
   });
   await t.test('positive control: ack-before-fsync loses acknowledged writes on power loss of all servers', async (t) => {
