@@ -105,6 +105,8 @@ export class ClusterFormation {
         if (hello.clusterId !== null && server.clusterId !== null && hello.clusterId !== server.clusterId) continue;
         server.learnPeerAddress(hello.id, hello.address);
       }
+      // Data dirs of founders that missed the id before #attempt learned it.
+      if (server.clusterId === null) await this.#learnClusterId();
       const self = server.node.configuration.servers.find((entry) => entry.id === server.info.nodeId);
       const leaderId = server.node.leaderId;
       if (self !== undefined && self.address !== server.advertisedRpcAddress && leaderId !== null && leaderId !== server.info.nodeId) {
@@ -126,12 +128,21 @@ export class ClusterFormation {
   async #attempt(): Promise<void> {
     if (this.#attempting || this.#stopped) return;
     const server = this.#server;
-    if (!server.node.isPristine) {
+    if (!server.node.isPristine && server.clusterId !== null) {
       this.stop();
       return;
     }
     this.#attempting = true;
     try {
+      if (!server.node.isPristine) {
+        // A founder whose own bootstrap came too late (another founder's messages gave it state
+        // first), or a server that joined through a leader without an id: it is a member, but
+        // must still learn the cluster id, or its hellos tell a wiped server rejoining that
+        // there is no cluster to join (found by test/faults/bitflip.test.ts).
+        await this.#learnClusterId();
+        if (server.clusterId !== null) this.stop();
+        return;
+      }
       const addresses = [...new Set([...server.config.retryJoin, ...server.config.startJoin].map(withPort))];
       const replies = await Promise.all(addresses.map(async (address) => ({ address, hello: await this.#callHello(address) })));
       // A pristine server has no configuration yet, so it would not know where to answer a
@@ -172,8 +183,25 @@ export class ClusterFormation {
     if (await server.node.bootstrap(configuration)) {
       server.adoptClusterId(clusterId);
       server.refreshPeers();
+      this.stop();
     }
-    this.stop();
+    // Refused: another founder's messages gave us state first; the next attempt learns the id.
+  }
+
+  /**
+   * A member without a cluster id adopts the one a server of its configuration reports (that
+   * server is in the same cluster by definition). Checked by id: an address may have changed hands.
+   */
+  async #learnClusterId(): Promise<void> {
+    const server = this.#server;
+    const peers = server.node.configuration.servers.filter((entry) => entry.id !== server.info.nodeId);
+    const replies = await Promise.all(peers.map(async (peer) => ({ peer, hello: await this.#callHello(server.peerAddress(peer.id) ?? peer.address) })));
+    for (const { peer, hello } of replies) {
+      if (hello === null || hello.id !== peer.id || hello.clusterId === null) continue;
+      this.#log.info({ clusterId: hello.clusterId, from: peer.id }, 'learned the cluster id from a peer');
+      server.adoptClusterId(hello.clusterId);
+      return;
+    }
   }
 
   async #requestJoin(address: string, hello: HelloReply): Promise<void> {

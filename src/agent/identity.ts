@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from '../lib/crc32.js';
 import { ConfigError, CorruptionError } from '../lib/errors.js';
 import type { AgentInfo } from './agent-api.js';
 import type { AgentConfig } from './config.js';
@@ -54,12 +55,33 @@ export function loadNodeId(dataDir: string | null, preferred: string | null): st
   return id;
 }
 
+/** A cluster id as ServerAgent.clusterIdFor() derives it: 32 lowercase hex digits. */
+const CLUSTER_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * Reads `<dataDir>/cluster-id`: the id, then a line `crc32 <8 hex digits>` of it. A flipped bit
+ * that leaves a well-formed id would make every peer refuse this server as one of another
+ * cluster, for ever, with only a warning per connection (found by test/faults/bitflip.test.ts);
+ * the checksum turns that into a refusal to start. A file without the line (written before it
+ * existed) is read as it is.
+ */
 export function loadClusterId(dataDir: string | null): string | null {
-  return dataDir === null ? null : readSmallFile(join(dataDir, 'cluster-id'));
+  if (dataDir === null) return null;
+  const path = join(dataDir, 'cluster-id');
+  const stored = readSmallFile(path);
+  if (stored === null) return null;
+  const [clusterId = '', checksum, ...rest] = stored.split('\n');
+  const valid = CLUSTER_ID.test(clusterId) && rest.length === 0 && (checksum === undefined || checksum === clusterIdChecksum(clusterId));
+  if (!valid) throw new CorruptionError(`${path}: not a cluster id with its checksum: ${JSON.stringify(stored.slice(0, 100))}`);
+  return clusterId;
 }
 
 export function saveClusterId(dataDir: string | null, clusterId: string): void {
-  if (dataDir !== null) writeSmallFile(dataDir, 'cluster-id', clusterId);
+  if (dataDir !== null) writeSmallFile(dataDir, 'cluster-id', `${clusterId}\n${clusterIdChecksum(clusterId)}`);
+}
+
+function clusterIdChecksum(clusterId: string): string {
+  return `crc32 ${crc32(new TextEncoder().encode(clusterId)).toString(16).padStart(8, '0')}`;
 }
 
 function readSmallFile(path: string): string | null {

@@ -24,6 +24,24 @@ function banner(agent: Agent): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Causes followed into the start-up error line; a longer chain is a loop or noise. */
+const CAUSE_DEPTH_MAX = 5;
+
+/**
+ * An error's message followed by its causes'. LevelDB's open failure says only "Database failed
+ * to open"; its cause names the file ("IO error: …/raft/log/MANIFEST-000102: No such file or
+ * directory" after a flipped bit in CURRENT, found by test/faults/bitflip.test.ts).
+ */
+export function messageWithCauses(error: unknown): string {
+  const messages: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < CAUSE_DEPTH_MAX; depth++) {
+    if (current.message !== '' && !messages.includes(current.message)) messages.push(current.message);
+    current = current.cause;
+  }
+  return messages.length > 0 ? messages.join(': ') : String(error);
+}
+
 /**
  * `conclave agent [flags]`: runs an agent until SIGINT/SIGTERM. Configuration errors and corrupt
  * data stop start-up with a message and a non-zero exit status.
@@ -56,7 +74,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       return 1;
     }
     log.error({ err: error }, 'agent failed to start');
-    process.stderr.write(`==> Error: ${(error as Error).message}\n`);
+    process.stderr.write(`==> Error: ${messageWithCauses(error)}\n`);
     return 1;
   }
   process.stdout.write(banner(agent));

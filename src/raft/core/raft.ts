@@ -842,7 +842,10 @@ export class RaftCore {
     if (pr === undefined || pr.isPaused()) return false;
     const prevLogIndex = pr.next - 1;
     const prevLogTerm = this.#log.term(prevLogIndex);
-    if (prevLogTerm === undefined) {
+    // term(0) is 0 even after a compaction (the empty prefix matches any log), but entries from
+    // index 1 on may be gone: a follower probed down to next = 1 (an empty or wiped server)
+    // needs the snapshot too. Sending from 1 asserted in slice() and stopped the leader.
+    if (prevLogTerm === undefined || prevLogIndex < this.#log.offsetIndex()) {
       this.#startSnapshot(to, pr);
       return false;
     }

@@ -229,6 +229,31 @@ t.test('snapshots: a lagging follower gets a chunked InstallSnapshot and drops i
   t.same(cluster.appliedTexts('c').slice(-1), ['after'], 'replication continues after the snapshot');
 });
 
+t.test('snapshots: a server joining with an empty log gets a snapshot once the leader compacted its log', async (t) => {
+  // Found by test/faults/bitflip.test.ts: a wiped server rejoined after the leader had compacted
+  // its log. Probing walked the new server's next index down to 1, term(0) is 0 (the empty
+  // prefix matches everything), so the leader tried to send entries from 1 that it no longer had
+  // and its log asserted ("slice starts after the offset"): the leader stopped.
+  const cluster = new TestCluster(['a', 'b', 'c']);
+  const leader = cluster.elect('a');
+  for (let k = 0; k < 30; k++) cluster.propose('a', `v${k}`);
+  cluster.stabilize();
+  const applied = leader.appliedIndex;
+  const data = bytes('state at applied');
+  leader.compact({ meta: leader.snapshotMetaFor(applied), data }, applied);
+  cluster.add('d', { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
+  t.ok(leader.proposeConfigChange({ type: 'add-nonvoter', id: 'd', address: 'd:8300' }).ok);
+  cluster.stabilize();
+  t.equal(leader.role, 'leader', 'the leader is still leading');
+  const installed = cluster.snapshotsInstalled.get('d') ?? [];
+  t.equal(installed.length, 1, 'd installed the snapshot instead of getting entries from 1');
+  t.same(installed[0]?.data, data);
+  t.equal(cluster.core('d').commitIndex, leader.commitIndex, 'd caught up');
+  cluster.propose('a', 'after');
+  cluster.stabilize();
+  t.same(cluster.appliedTexts('d').slice(-1), ['after'], 'replication to d continues after the snapshot');
+});
+
 t.test('ReadIndex: a read is released only after a quorum heartbeat round', async (t) => {
   const cluster = new TestCluster(['a', 'b', 'c'], { leaseReads: false });
   const leader = cluster.elect('a');
