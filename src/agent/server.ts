@@ -598,14 +598,17 @@ export class ServerAgent implements AgentApi {
 
   /** Proposes a command here (we lead): the leader's clock stamps `nowMs`. */
   async #applyLocal(command: Command): Promise<WriteResult> {
+    let checked = command;
     if (takesLock(command) && !testBug('no-lockdelay')) {
       // Every invalidation committed before this acquire must be applied here (and so noted
       // in #lockDelays) before the check: after an election, the old term's entries too.
       await this.#node.read(true);
       const refused = this.#refuseUnderLockDelay(command);
       if (refused !== null) return { index: this.fsm.lastAppliedIndex, result: refused };
+      // The state machine refuses it still if an invalidation lands in the log before it.
+      checked = { ...command, checkedIndex: this.fsm.lastAppliedIndex } as Command;
     }
-    const stamped = { ...command, nowMs: Date.now() } as Command;
+    const stamped = { ...checked, nowMs: Date.now() } as Command;
     const adjusted = testBug('no-lockdelay') && stamped.type === 'session-create' ? { ...stamped, lockDelayNs: 0 } : stamped;
     const bytes = encodeCommand(adjusted);
     const { index, result } = await this.#node.propose(bytes);
@@ -614,9 +617,8 @@ export class ServerAgent implements AgentApi {
 
   /**
    * The answer to an acquire of a key under lock-delay (Consul's kvsPreApply and txn lock
-   * check: `false`, or the txn's error), or null to propose the command. The state machine
-   * checks the leader's stamped wall clock too (deterministically, on every server); this check
-   * is what holds when that clock steps.
+   * check: `false`, or the txn's error), or null to propose the command with the applied index
+   * it was checked at (commands.ts LockCheckedIndex): wall-clock steps do not matter.
    */
   #refuseUnderLockDelay(command: Command): ApplyResult | null {
     if (this.#lockDelays.size === 0) return null;

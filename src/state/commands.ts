@@ -51,6 +51,8 @@ export interface KvSetCommand {
   readonly value: Uint8Array | null;
   readonly flags: bigint;
   readonly verb: KvSetVerb;
+  /** Acquires: see LockCheckedIndex. */
+  readonly checkedIndex?: number;
 }
 
 /** `DELETE /v1/kv/<key>[?recurse|?cas=]`. Result: `bool`. */
@@ -83,7 +85,18 @@ export interface TxnCommand {
   readonly type: 'txn';
   readonly nowMs: number;
   readonly ops: readonly TxnKvOp[];
+  /** Transactions with lock operations: see LockCheckedIndex. */
+  readonly checkedIndex?: number;
 }
+
+/**
+ * `checkedIndex` of an acquire (kv-set or txn lock): the applied index at which the proposing
+ * leader checked lock-delay on its own monotonic clock. The state machine then refuses the
+ * acquire only for a lock-delay set by a later entry (one the check could not see), on every
+ * server alike. Absent (entries written before it existed): the lock-delay deadline, from the
+ * leader's wall clock, is compared with the command's nowMs.
+ */
+export type LockCheckedIndex = number;
 
 /** A service check a session depends on (`ServiceChecks: [{ID, Namespace}]`). */
 export interface ServiceCheckRef {
@@ -428,6 +441,7 @@ function parseKvSet(raw: WireObject): KvSetCommand {
     value: valueOf(raw, 'value'),
     flags: expectUint64(raw['flags'], 'flags'),
     verb: parseKvSetVerb(raw['verb']),
+    ...checkedIndexOf(raw),
   };
 }
 
@@ -456,7 +470,11 @@ function parseTxn(raw: WireObject): TxnCommand {
   const ops = expectArray(raw['ops'], 'ops').map(parseTxnOp);
   assert(ops.length > 0, 'a txn needs ops');
   assert(ops.length <= TXN_OPS_COUNT_MAX, 'txn exceeds TXN_OPS_COUNT_MAX');
-  return { type: 'txn', nowMs: nowOf(raw), ops };
+  return { type: 'txn', nowMs: nowOf(raw), ops, ...checkedIndexOf(raw) };
+}
+
+function checkedIndexOf(raw: WireObject): { checkedIndex?: number } {
+  return raw['checkedIndex'] === undefined ? {} : { checkedIndex: expectCount(raw['checkedIndex'], 'checkedIndex') };
 }
 
 function parseSessionCreate(raw: WireObject): SessionCreateCommand {

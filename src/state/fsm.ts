@@ -93,7 +93,7 @@ export interface RestoreStaging {
 const COMMAND_HANDLERS: { readonly [T in CommandType]: Handler<T> } = {
   'kv-set': applyKvSet,
   'kv-delete': applyKvDelete,
-  txn: (stores, context, command) => ({ kind: 'txn', ...applyTxn(stores, context, command.ops) }),
+  txn: (stores, context, command) => ({ kind: 'txn', ...applyTxn(stores, context, command.ops, command.checkedIndex) }),
   'session-create': (stores, context, command) => {
     const error = createSession(stores, context, command);
     return error === null ? { kind: 'session', id: command.id } : { kind: 'error', message: error };
@@ -446,7 +446,8 @@ function applyKvSet(stores: StateStores, context: WriteContext, command: Command
     case 'acquire': {
       // Consul's leader refuses an acquire under lock-delay before proposing (kvsPreApply):
       // `false`, whatever the session. Here the leader's clock is the command's nowMs.
-      if (kv.isLockDelayed(key, context.nowMs)) return { kind: 'bool', value: false };
+      const delayed = command.checkedIndex === undefined ? kv.isLockDelayed(key, context.nowMs) : kv.lockDelaySetAfter(key, command.checkedIndex);
+      if (delayed) return { kind: 'bool', value: false };
       const outcome = kv.lock(context, key, value, flags, verb.session, (id) => stores.sessions.get(id) !== undefined);
       return outcome.kind === 'error' ? { kind: 'error', message: outcome.message } : { kind: 'bool', value: outcome.kind === 'ok' };
     }

@@ -36,6 +36,8 @@ export interface KvSnapshot {
   readonly entries: readonly KvEntryRow[];
   readonly tombstones: readonly (readonly [string, number])[];
   readonly lockDelays: readonly (readonly [string, number])[];
+  /** The Raft index of the write that set each lock-delay (absent in older snapshots). */
+  readonly lockDelayIndexes?: readonly (readonly [string, number])[];
 }
 
 /** [Key, Value, Flags, LockIndex, Session, CreateIndex, ModifyIndex]. */
@@ -61,6 +63,8 @@ export class KvStore {
   readonly #keysBySession = new Map<string, Set<string>>();
   /** key → the leader-clock ms until which `acquire` fails. */
   readonly #lockDelays = new Map<string, number>();
+  /** The Raft index at which each lock-delay was set (see lockDelaySetAfter). */
+  readonly #lockDelayIndexes = new Map<string, number>();
   /** The KV-space index: the last index that changed an entry or a tombstone. */
   #index = 0;
   #journal: UndoRecord[] | null = null;
@@ -140,6 +144,14 @@ export class KvStore {
   /** The leader-clock ms until which `key` cannot be acquired, if a lock-delay was recorded. */
   lockDelayUntil(key: string): number | undefined {
     return this.#lockDelays.get(key);
+  }
+
+  /**
+   * True when a lock-delay on `key` was set by a write after `index`: an acquire whose leader
+   * checked lock-delay (on its monotonic clock) at applied index `index` did not see it.
+   */
+  lockDelaySetAfter(key: string, index: number): boolean {
+    return (this.#lockDelayIndexes.get(key) ?? 0) > index;
   }
 
   /** True when an acquire of `key` at leader time `nowMs` must fail (Consul: `expires.After(now)`). */
@@ -233,11 +245,12 @@ export class KvStore {
   }
 
   /** Records a lock-delay; keeps the later deadline if one is already set (P4: never shorten it). */
-  setLockDelay(key: string, untilMs: number, nowMs: number): void {
+  setLockDelay(key: string, untilMs: number, nowMs: number, index: number): void {
     assert(this.#journal === null, 'lock-delays are never set inside a transaction');
     assert(Number.isSafeInteger(untilMs), 'lock-delay deadline is an integer');
     const current = this.#lockDelays.get(key);
     this.#lockDelays.set(key, current === undefined ? untilMs : Math.max(current, untilMs));
+    this.#lockDelayIndexes.set(key, index);
     if (this.#lockDelays.size > LOCK_DELAY_SWEEP_THRESHOLD) this.#sweepLockDelays(nowMs);
   }
 
@@ -285,7 +298,8 @@ export class KvStore {
       entries.push([e.Key, e.Value, e.Flags, e.LockIndex, e.Session, e.CreateIndex, e.ModifyIndex]);
     }
     const lockDelays = [...this.#lockDelays.entries()].sort((a, b) => compareKeys(a[0], b[0]));
-    return { index: this.#index, entries, tombstones: [...this.#tombstones.entries()], lockDelays };
+    const lockDelayIndexes = [...this.#lockDelayIndexes.entries()].sort((a, b) => compareKeys(a[0], b[0]));
+    return { index: this.#index, entries, tombstones: [...this.#tombstones.entries()], lockDelays, lockDelayIndexes };
   }
 
   /** Rebuilds a store from validated snapshot rows. */
@@ -297,6 +311,7 @@ export class KvStore {
     }
     for (const [key, deletedAt] of state.tombstones) store.#tombstones.set(key, deletedAt);
     for (const [key, until] of state.lockDelays) store.#lockDelays.set(key, until);
+    for (const [key, index] of state.lockDelayIndexes ?? []) store.#lockDelayIndexes.set(key, index);
     store.#index = state.index;
     return store;
   }
@@ -356,7 +371,11 @@ export class KvStore {
   }
 
   #sweepLockDelays(nowMs: number): void {
-    for (const [key, until] of [...this.#lockDelays]) if (until <= nowMs) this.#lockDelays.delete(key);
+    for (const [key, until] of [...this.#lockDelays]) {
+      if (until > nowMs) continue;
+      this.#lockDelays.delete(key);
+      this.#lockDelayIndexes.delete(key);
+    }
   }
 }
 

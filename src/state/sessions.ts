@@ -194,7 +194,7 @@ export function invalidateSession(stores: StateStores, context: WriteContext, id
     else stores.kv.delete(context, key);
     // Consul applies a lock-delay only when it is > 0.
     if (delayMs > 0) {
-      stores.kv.setLockDelay(key, context.nowMs + delayMs, context.nowMs);
+      stores.kv.setLockDelay(key, context.nowMs + delayMs, context.nowMs, context.index);
       context.changes.lockDelays.push([key, delayMs]);
     }
   }

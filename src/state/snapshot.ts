@@ -96,7 +96,9 @@ function decodeKv(value: unknown): KvSnapshot {
   assertSorted(entries.map((row) => row[0]), 'kv entries');
   const tombstones = decodePairs(raw['tombstones'], 'tombstones');
   const lockDelays = decodePairs(raw['lockDelays'], 'lockDelays');
-  return { index, entries, tombstones, lockDelays };
+  // Absent in snapshots written before acquires carried the index their leader checked at.
+  const lockDelayIndexes = raw['lockDelayIndexes'] === undefined ? [] : decodePairs(raw['lockDelayIndexes'], 'lockDelayIndexes');
+  return { index, entries, tombstones, lockDelays, lockDelayIndexes };
 }
 
 function decodePairs(value: unknown, what: string): [string, number][] {

@@ -66,8 +66,8 @@ export function txnHasWrites(ops: readonly Pick<TxnKvOp, 'verb'>[]): boolean {
 }
 
 /** Applies a write txn atomically at `context.index`. */
-export function applyTxn(stores: StateStores, context: WriteContext, ops: readonly TxnKvOp[]): TxnOutcome {
-  const preErrors = precheck(stores, ops, context.nowMs);
+export function applyTxn(stores: StateStores, context: WriteContext, ops: readonly TxnKvOp[], checkedIndex?: number): TxnOutcome {
+  const preErrors = precheck(stores, ops, context.nowMs, checkedIndex);
   if (preErrors.length > 0) return { results: null, errors: preErrors };
   const scratch: WriteContext = { index: context.index, nowMs: context.nowMs, changes: new ChangeSet() };
   stores.kv.beginAtomic();
@@ -89,12 +89,13 @@ export function readTxn(stores: StateStores, ops: readonly TxnKvOp[]): TxnOutcom
   return evaluateAll(stores, null, ops);
 }
 
-function precheck(stores: StateStores, ops: readonly TxnKvOp[], nowMs: number | null): TxnError[] {
+/** `checkedIndex`: see LockCheckedIndex (commands.ts); without it the wall-clock deadline decides. */
+function precheck(stores: StateStores, ops: readonly TxnKvOp[], nowMs: number | null, checkedIndex?: number): TxnError[] {
   const errors: TxnError[] = [];
   ops.forEach((op, OpIndex) => {
     if (op.key === '' && op.verb !== 'delete-tree') {
       errors.push({ OpIndex, What: 'Must provide key' });
-    } else if (op.verb === 'lock' && nowMs !== null && stores.kv.isLockDelayed(op.key, nowMs)) {
+    } else if (op.verb === 'lock' && nowMs !== null && (checkedIndex === undefined ? stores.kv.isLockDelayed(op.key, nowMs) : stores.kv.lockDelaySetAfter(op.key, checkedIndex))) {
       errors.push({ OpIndex, What: `failed to lock key ${goQuote(op.key)} due to lock delay` });
     }
   });

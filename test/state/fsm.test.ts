@@ -152,6 +152,42 @@ t.test('restore keeps sessions, lock-delays, tombstones and catalog', async (t) 
   t.equal(copy.fsm.getKey('held'), undefined, 'session → key ownership survives a restore');
 });
 
+/** An acquire as a leader proposes it: with the applied index it checked lock-delay at. */
+const checked = (command: Unstamped, index: number): Unstamped => ({ ...command, checkedIndex: index }) as Unstamped;
+
+t.test('an acquire checked at an applied index is refused only for a lock-delay set after it, whatever the stamped clocks', async (t) => {
+  const h = new Harness();
+  h.done(registerNode('n1'));
+  h.apply(createSessionCommand('holder', 'n1'));
+  h.apply(createSessionCommand('waiter', 'n1', { lockDelayNs: 0 }));
+  t.equal(h.bool(acquire('k', 'holder')), true);
+  h.done({ type: 'session-destroy', id: 'holder' });
+  const invalidatedAt = h.index;
+  // The leader checked before the invalidation was applied (it raced through the log): refused,
+  // even with a leader clock far past the 15 s deadline.
+  h.nowMs += 3_600_000;
+  t.equal(h.bool(checked(acquire('k', 'waiter'), invalidatedAt - 1)), false, 'a lock-delay the check could not see refuses');
+  // The leader saw the invalidation and its monotonic clock said the delay is over: granted,
+  // even with a leader clock stepped an hour back (before the deadline by the wall clock).
+  h.nowMs -= 2 * 3_600_000;
+  t.equal(h.bool(checked(acquire('k', 'waiter'), invalidatedAt)), true, 'a lock-delay the check saw is the leader\'s to judge');
+  // Transactions likewise.
+  h.apply(createSessionCommand('holder2', 'n1'));
+  t.equal(h.bool(acquire('t', 'holder2')), true);
+  h.done({ type: 'session-destroy', id: 'holder2' });
+  const txnAt = h.index;
+  const refused = h.apply(checked(txn([{ verb: 'lock', key: 't', session: 'waiter' }]), txnAt - 1));
+  t.match(refused, { kind: 'txn', results: null, errors: [{ OpIndex: 0, What: 'failed to lock key "t" due to lock delay' }] });
+  // The index survives a snapshot: a restored server decides the same.
+  const copy = new Harness();
+  copy.fsm.restore(h.fsm.snapshot());
+  copy.index = h.index;
+  copy.nowMs = h.nowMs;
+  const again = copy.apply(checked(txn([{ verb: 'lock', key: 't', session: 'waiter' }]), txnAt - 1));
+  t.same(again, refused, 'the restored state machine refuses it too');
+  t.match(copy.apply(checked(txn([{ verb: 'lock', key: 't', session: 'waiter' }]), txnAt)), { kind: 'txn', errors: null });
+});
+
 t.test('restore refuses a foreign version and leaves the state alone on bad input', async (t) => {
   const h = new Harness();
   h.bool(put('k'));
