@@ -195,6 +195,15 @@ export class ClusterFormation {
   async #learnClusterId(): Promise<void> {
     const server = this.#server;
     const peers = server.node.configuration.servers.filter((entry) => entry.id !== server.info.nodeId);
+    // A peer of our configuration that already told us in a handshake (it may be gone since:
+    // the founder whose bootstrap gave us our state, then wiped).
+    for (const peer of peers) {
+      const reported = this.#transport.clusterIdReportedBy(peer.id);
+      if (reported === null) continue;
+      this.#log.info({ clusterId: reported, from: peer.id }, 'learned the cluster id from a peer\'s handshake');
+      server.adoptClusterId(reported);
+      return;
+    }
     const replies = await Promise.all(peers.map(async (peer) => ({ peer, hello: await this.#callHello(server.peerAddress(peer.id) ?? peer.address) })));
     for (const { peer, hello } of replies) {
       if (hello === null || hello.id !== peer.id || hello.clusterId === null) continue;

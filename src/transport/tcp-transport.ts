@@ -34,6 +34,9 @@ import { PendingCalls, RpcHandlers, assertMethodName, assertTimeoutMs, rpcError 
 import type { RaftTransport, RpcClient, RpcHandler } from './transport.js';
 import { WireError } from './wire-error.js';
 
+/** Servers whose reported cluster id is remembered (clusterIdReportedBy); far above any cluster. */
+const PEER_CLUSTER_IDS_MAX = 256;
+
 /** How an agent is set up on the server port. Limits default to limits.ts; tests shrink them. */
 export interface TcpTransportOptions {
   readonly role: AgentRole;
@@ -108,6 +111,8 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
   readonly #connections = new Set<Connection>();
   readonly #refusedSockets = new Set<Socket>();
   #clusterId: string | null;
+  /** The cluster id each server that sent us Raft messages gave in its hello (bounded). */
+  readonly #peerClusterIds = new Map<string, string>();
   #messageHandler: ((message: Message) => void) | null = null;
   #server: Server | null = null;
   #boundAddress: string | null = null;
@@ -186,6 +191,15 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
       this.#logger.warn({ remoteAddress: connection.remoteAddress, reason }, 'closing connection to another cluster');
       connection.refuse(reason, rpcError('ERR_RPC_HANDSHAKE', `connection with ${connection.remoteAddress} closed: ${reason}`));
     }
+  }
+
+  /**
+   * The cluster id server `serverId` gave in the hello of a connection it sent us Raft messages
+   * on (remembered after the connection closes), or null. A member that got its state from
+   * another founder's bootstrap learns the id this way even if that founder is gone since.
+   */
+  clusterIdReportedBy(serverId: string): string | null {
+    return this.#peerClusterIds.get(serverId) ?? null;
   }
 
   /** Registers the handler for RPC `method`. */
@@ -409,6 +423,10 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
       return;
     }
     this.#raftReceivedCount++;
+    if (remote.clusterId !== null && this.#peerClusterIds.get(message.from) !== remote.clusterId) {
+      if (this.#peerClusterIds.size >= PEER_CLUSTER_IDS_MAX) this.#peerClusterIds.delete(this.#peerClusterIds.keys().next().value as string);
+      this.#peerClusterIds.set(message.from, remote.clusterId);
+    }
     this.#messageHandler(message);
   }
 

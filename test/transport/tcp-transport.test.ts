@@ -242,3 +242,21 @@ t.test('a full queue keeps the newest messages; they flow once the peer is reach
   t.same(commits, Array.from({ length: 1024 }, (_, index) => 2_000 - 1024 + index), 'the newest 1024, in order');
   t.equal(a.transport.stats().peers['s2']?.droppedCount, 2_000 - 1024);
 });
+
+t.test('a server remembers the cluster id a peer gave in the hello of its Raft messages, after the peer is gone', async (t) => {
+  // A founder that got its state from another founder's bootstrap learns the id this way even if
+  // that founder is wiped before anyone answers a hello (test/cluster/membership.test.ts flaked).
+  const founder = await startServer('s1', { clusterId: 'C1' });
+  const member = await startServer('s2');
+  t.teardown(async () => member.transport.close());
+  const inbox = new Inbox();
+  member.transport.onMessage(inbox.receive);
+  founder.transport.setPeerAddress('s2', member.address);
+  t.equal(member.transport.clusterIdReportedBy('s1'), null, 'nothing reported before any message');
+  founder.transport.send(heartbeat('s1', 's2', 1));
+  await inbox.waitForCount(1);
+  t.equal(member.transport.clusterIdReportedBy('s1'), 'C1', 'the sender\'s cluster id is remembered');
+  await founder.transport.close();
+  t.equal(member.transport.clusterIdReportedBy('s1'), 'C1', 'and kept after the sender is gone');
+  t.equal(member.transport.clusterIdReportedBy('s3'), null, 'nothing for a server that never sent');
+});
