@@ -17,6 +17,8 @@ import { ManagedProcess, freePorts, waitUntil } from './processes.js';
 
 /** Three servers: the size the team's targets are set at. */
 const SERVER_COUNT = 3;
+/** `servers: 1` is the single-server dev agent (`agent -dev` with a data dir, so fsync stays on). */
+const SERVER_COUNTS = [1, SERVER_COUNT] as const;
 /** The agent entry point next to this script's build output: build/scripts/bench → build/src/main.js. */
 export const CONCLAVE_MAIN_DEFAULT = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 /** The stand-in's entry point, built beside this file. */
@@ -32,6 +34,8 @@ export interface ConclaveClusterOptions {
   readonly parentDir?: string;
   /** How long formation (election + first write) may take. */
   readonly readyTimeoutMs?: number;
+  /** 3 (default): `-bootstrap-expect 3 -retry-join …`; 1: the dev agent, `agent -dev -data-dir …`. */
+  readonly servers?: (typeof SERVER_COUNTS)[number];
 }
 
 /** `conclave <package version> (<git commit>[-dirty])`, best effort. */
@@ -59,23 +63,27 @@ interface Server {
   readonly process: ManagedProcess;
 }
 
-/** Starts the 3 servers and waits until the cluster takes writes. */
+/** Starts the servers (3, or the single dev agent) and waits until the cluster takes writes. */
 export async function startConclaveCluster(options: ConclaveClusterOptions = {}): Promise<BenchCluster> {
   const main = options.main ?? CONCLAVE_MAIN_DEFAULT;
+  const count = options.servers ?? SERVER_COUNT;
+  if (!SERVER_COUNTS.includes(count)) throw new Error(`servers must be one of ${SERVER_COUNTS.join(', ')}`);
   if (!existsSync(main)) throw new Error(`${main} does not exist: build the agent first (npm run build)`);
   const root = mkdtempSync(join(options.parentDir ?? tmpdir(), 'conclave-bench-servers-'));
-  const ports = await freePorts(SERVER_COUNT * 2);
-  const serverPort = (index: number): number => ports[SERVER_COUNT + index] ?? 0;
-  const retryJoin = Array.from({ length: SERVER_COUNT }, (_, index) => ['-retry-join', `127.0.0.1:${serverPort(index)}`]).flat();
-  const servers: Server[] = Array.from({ length: SERVER_COUNT }, (_, index) => {
-    const name = `conclave-${index + 1}`;
+  const ports = await freePorts(count * 2);
+  const serverPort = (index: number): number => ports[count + index] ?? 0;
+  const retryJoin = Array.from({ length: count }, (_, index) => ['-retry-join', `127.0.0.1:${serverPort(index)}`]).flat();
+  // The dev agent bootstraps itself at once; -data-dir keeps LevelDB storage (fsync on), not memory.
+  const formation = count === 1 ? ['-dev'] : ['-bootstrap-expect', String(count), ...retryJoin];
+  const servers: Server[] = Array.from({ length: count }, (_, index) => {
+    const name = count === 1 ? 'conclave-dev' : `conclave-${index + 1}`;
     const dataDir = join(root, name);
     mkdirSync(dataDir, { recursive: true });
     const args = [
       main, 'agent', '-server', '-node', name, '-data-dir', dataDir,
       '-bind', '127.0.0.1', '-client', '127.0.0.1', '-dns-port', '0',
       '-http-port', String(ports[index]), '-server-port', String(serverPort(index)),
-      '-bootstrap-expect', String(SERVER_COUNT), ...retryJoin,
+      ...formation,
     ];
     return {
       name,
@@ -85,9 +93,10 @@ export async function startConclaveCluster(options: ConclaveClusterOptions = {})
     };
   });
   for (const server of servers) server.process.start();
-  const cluster = new ConclaveCluster(root, servers, {
-    servers: String(SERVER_COUNT), main, 'bootstrap-expect': String(SERVER_COUNT), 'data-dirs': root, node: process.version,
-  }, 'conclave', true);
+  const settings: Record<string, string> = count === 1
+    ? { servers: '1', mode: 'agent -dev -data-dir (LevelDB, fsync on)', main, 'data-dirs': root, node: process.version }
+    : { servers: String(count), main, 'bootstrap-expect': String(count), 'data-dirs': root, node: process.version };
+  const cluster = new ConclaveCluster(root, servers, settings, 'conclave', true);
   try {
     await cluster.waitHealthy(options.readyTimeoutMs ?? 60_000);
   } catch (error) {

@@ -23,12 +23,16 @@ export const ETCD_BINARY_DEFAULT = '/usr/bin/etcd';
 const ETCD_VERSION_PREFIX = '3.4.';
 /** Three members: the size the team's targets are set at. */
 const MEMBER_COUNT = 3;
+/** `members: 1` is a single-member etcd with the same flags, the peer of Conclave's dev agent. */
+const MEMBER_COUNTS = [1, MEMBER_COUNT] as const;
 
 /** Where and how to start etcd. */
 export interface EtcdClusterOptions {
   readonly binary?: string;
   /** Parent of the temp dir holding the data dirs; default os.tmpdir(). */
   readonly parentDir?: string;
+  /** 3 (default) or 1. */
+  readonly members?: (typeof MEMBER_COUNTS)[number];
 }
 
 /** `etcd --version`'s version, checked to be 3.4.x. */
@@ -62,11 +66,13 @@ function cleanEnvironment(): NodeJS.ProcessEnv {
 /** Starts the cluster and waits until it is healthy. */
 export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promise<BenchCluster> {
   const binary = options.binary ?? ETCD_BINARY_DEFAULT;
+  const count = options.members ?? MEMBER_COUNT;
+  if (!MEMBER_COUNTS.includes(count)) throw new Error(`members must be one of ${MEMBER_COUNTS.join(', ')}`);
   const version = await etcdVersion(binary);
   const root = mkdtempSync(join(options.parentDir ?? tmpdir(), 'conclave-bench-etcd-'));
-  const ports = await freePorts(MEMBER_COUNT * 2);
-  const names = Array.from({ length: MEMBER_COUNT }, (_, index) => `etcd-${index + 1}`);
-  const peerUrl = (index: number): string => `http://127.0.0.1:${ports[MEMBER_COUNT + index]}`;
+  const ports = await freePorts(count * 2);
+  const names = Array.from({ length: count }, (_, index) => `etcd-${index + 1}`);
+  const peerUrl = (index: number): string => `http://127.0.0.1:${ports[count + index]}`;
   const initialCluster = names.map((name, index) => `${name}=${peerUrl(index)}`).join(',');
   const environment = cleanEnvironment();
   const members: Member[] = names.map((name, index) => {
