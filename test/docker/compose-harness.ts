@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
-import { freePorts } from '../cluster/harness.js';
+import { createServer } from 'node:net';
 
 /**
  * The repository's docker-compose.yml driven from a test: one compose project per run
@@ -126,7 +126,7 @@ export class ComposeProject {
         base = { image: 'conclave-base:node20', cafile: base.cafile === '' ? '/etc/ssl/certs/ca-certificates.crt' : base.cafile };
       }
     }
-    const ports = await freePorts(4);
+    const ports = await portsOutsideEphemeralRange(4);
     const project = new ComposeProject(compose, root, ports, base, log);
     log(`compose: ${compose.version}; project ${project.name}; base image ${base.image}; ports ${ports.join(', ')}`);
     return project;
@@ -251,4 +251,30 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === null ? '' : `: ${String(lastError)}`}`);
     await sleep(intervalMs);
   }
+}
+
+/**
+ * Host ports for the published HTTP ports, from 20000–29999: below the kernel's ephemeral range
+ * (32768+), where every other test's ports come from (port 0). An ephemeral port is only free
+ * for a moment — a test that kills an agent and restarts it on the same port leaves a gap, and
+ * once docker took such a port in that gap, that test's writes landed in this cluster (the CI
+ * run saw `failover/t10` change in it).
+ */
+async function portsOutsideEphemeralRange(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  let candidate = 20_000 + Math.floor(Math.random() * 9_000);
+  while (ports.length < count && candidate < 30_000) {
+    if (await bindable(candidate)) ports.push(candidate);
+    candidate++;
+  }
+  if (ports.length < count) throw new Error('no free ports in 20000–29999 for the compose test');
+  return ports;
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolveBindable) => {
+    const server = createServer();
+    server.once('error', () => resolveBindable(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveBindable(true)));
+  });
 }
