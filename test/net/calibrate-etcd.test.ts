@@ -5,6 +5,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resultsDir } from '../faults/jepsen.js';
 import { reportSuiteTotals } from '../faults/suite-summary.js';
+import { lockNetns, unlockNetns } from './netns-lock.js';
+
+/** How long to wait for another suite using the kvt namespaces (tier3 takes ~5 min). */
+const NETNS_WAIT_MS = 600_000;
 
 /**
  * Calibration of the Tier 3 checker (RELIABILITY.md "Tier 3", Calibration): Debian's etcd 3.4
@@ -18,7 +22,7 @@ import { reportSuiteTotals } from '../faults/suite-summary.js';
  */
 const figures: Record<string, unknown> = {};
 reportSuiteTotals(t, 'net-calibrate-etcd', figures);
-t.setTimeout(300_000);
+t.setTimeout(900_000);
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const NET_SH = resolve(here, '../../../test/net/net.sh');
@@ -44,6 +48,7 @@ function missing(): string | null {
   }
   if (!existsSync(NET_SH)) return `${NET_SH} not found`;
   try {
+    lockNetns(NETNS_WAIT_MS);
     execFileSync('bash', [NET_SH, 'up', '3'], { stdio: 'pipe' });
   } catch (error) {
     return `net.sh up failed: ${String((error as { stderr?: Buffer }).stderr ?? error)}`;
@@ -59,7 +64,10 @@ const down = (): void => {
     // nothing to remove
   }
 };
-process.on('exit', down);
+process.on('exit', () => {
+  down();
+  unlockNetns();
+});
 
 interface CalibrationFigures {
   readonly verdict: string;

@@ -6,6 +6,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resultsDir } from '../faults/jepsen.js';
 import { reportSuiteTotals } from '../faults/suite-summary.js';
+import { lockNetns, unlockNetns } from './netns-lock.js';
+
+/** How long to wait for another suite using the kvt namespaces (tier3 takes ~5 min). */
+const NETNS_WAIT_MS = 600_000;
 import { faketimeMissing } from './clock-faults.js';
 
 /**
@@ -41,6 +45,7 @@ function missing(): string | null {
   }
   if (!existsSync(NET_SH)) return `${NET_SH} not found`;
   try {
+    lockNetns(NETNS_WAIT_MS);
     execFileSync('bash', [NET_SH, 'up', '3'], { stdio: 'pipe' });
   } catch (error) {
     return `net.sh up failed: ${String((error as { stderr?: Buffer }).stderr ?? error)}`;
@@ -56,7 +61,10 @@ const down = (): void => {
     // nothing to remove
   }
 };
-process.on('exit', down);
+process.on('exit', () => {
+  down();
+  unlockNetns();
+});
 
 interface Tier3Summary {
   readonly mustBeZero: Record<string, number>;
