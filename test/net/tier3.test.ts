@@ -130,10 +130,14 @@ t.test('Tier 3 in network namespaces', { skip: why ?? false, timeout: 900_000 },
     const lost = result.summary?.mustBeZero['acknowledgedWritesLost'] ?? 0;
     const unreadable = result.summary?.mustBeZero['finalReadFailures'] ?? 0;
     figures['control-ack-before-fsync'] = { dir: result.dir, lost, unreadable, ...(result.summary ?? {}) };
-    // The planted bug shows either as acknowledged writes missing from the survivors, or as a
-    // node whose disk no longer matches what it acknowledged, which then refuses to start.
-    t.ok(result.summary !== null, `the run produced its figures (${result.dir})\n${result.output.slice(-2000)}`);
-    t.ok(lost > 0 || unreadable > 0, `the checks caught ${lost} lost acknowledged write(s) and ${unreadable} node(s) that could not come back (${result.dir})\n${result.output.slice(-2000)}`);
+    // The planted bug shows as acknowledged writes missing from the survivors, or as nodes whose
+    // disks no longer match what they acknowledged and which refuse to start (their corruption
+    // guards: LOG-WRITTEN without a log) — when a majority refuses, the run cannot even settle
+    // for its final reads, and that refusal is the catch.
+    const refusals = (result.output.match(/refusing to start: the data directory is corrupt/g) ?? []).length;
+    figures['control-ack-before-fsync-refusals'] = refusals;
+    t.ok(result.summary !== null || refusals > 0, `the run produced its figures, or servers refused their corrupt disks (${result.dir})\n${result.output.slice(-2000)}`);
+    t.ok(lost > 0 || unreadable > 0 || refusals > 0, `the checks caught ${lost} lost acknowledged write(s), ${unreadable} node(s) that could not come back, ${refusals} refusal(s) to start on a corrupt disk (${result.dir})\n${result.output.slice(-2000)}`);
   });
 });
 if (why !== null) t.comment(`Tier 3 skipped: ${why}`);
