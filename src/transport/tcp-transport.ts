@@ -111,7 +111,7 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
   readonly #connections = new Set<Connection>();
   readonly #refusedSockets = new Set<Socket>();
   #clusterId: string | null;
-  /** The cluster id each server that sent us Raft messages gave in its hello (bounded). */
+  /** The cluster id each server that dialled us gave in its hello (bounded). */
   readonly #peerClusterIds = new Map<string, string>();
   #messageHandler: ((message: Message) => void) | null = null;
   #server: Server | null = null;
@@ -194,8 +194,8 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
   }
 
   /**
-   * The cluster id server `serverId` gave in the hello of a connection it sent us Raft messages
-   * on (remembered after the connection closes), or null. A member that got its state from
+   * The cluster id server `serverId` gave in the hello of a connection it dialled to us
+   * (remembered after the connection closes), or null. A member that got its state from
    * another founder's bootstrap learns the id this way even if that founder is gone since.
    */
   clusterIdReportedBy(serverId: string): string | null {
@@ -376,13 +376,22 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
     this.#inboundCount++;
     this.#logger.debug({ remoteAddress }, 'accepted connection');
     this.#track(socket, 'inbound', remoteAddress, {
-      onReady: () => undefined,
+      onReady: (connection) => this.#notePeerClusterId(connection),
       onFrame: (connection, envelope) => this.#onInboundFrame(connection, envelope),
       onDrain: () => undefined,
       onClose: () => {
         this.#inboundCount--;
       },
     });
+  }
+
+  /** Once per inbound handshake (not per message): the cluster id a server dialling us gave. */
+  #notePeerClusterId(connection: Connection): void {
+    const remote = connection.remoteHello;
+    if (remote === null || remote.role !== 'server' || remote.serverId === null || remote.clusterId === null) return;
+    if (this.#peerClusterIds.get(remote.serverId) === remote.clusterId) return;
+    if (this.#peerClusterIds.size >= PEER_CLUSTER_IDS_MAX) this.#peerClusterIds.delete(this.#peerClusterIds.keys().next().value as string);
+    this.#peerClusterIds.set(remote.serverId, remote.clusterId);
   }
 
   /** Over the connection limit: say so in a refuse frame, read and discard, close soon. */
@@ -423,10 +432,6 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
       return;
     }
     this.#raftReceivedCount++;
-    if (remote.clusterId !== null && this.#peerClusterIds.get(message.from) !== remote.clusterId) {
-      if (this.#peerClusterIds.size >= PEER_CLUSTER_IDS_MAX) this.#peerClusterIds.delete(this.#peerClusterIds.keys().next().value as string);
-      this.#peerClusterIds.set(message.from, remote.clusterId);
-    }
     this.#messageHandler(message);
   }
 
