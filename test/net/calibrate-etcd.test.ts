@@ -5,10 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resultsDir } from '../faults/jepsen.js';
 import { reportSuiteTotals } from '../faults/suite-summary.js';
-import { lockNetns, unlockNetns } from './netns-lock.js';
-
-/** How long to wait for another suite using the kvt namespaces (tier3 takes ~5 min). */
-const NETNS_WAIT_MS = 600_000;
+import { namespacesUp } from './netns-lock.js';
 
 /**
  * Calibration of the Tier 3 checker (RELIABILITY.md "Tier 3", Calibration): Debian's etcd 3.4
@@ -47,27 +44,13 @@ function missing(): string | null {
     return `${ETCD} not runnable (apt-get install -y etcd-server)`;
   }
   if (!existsSync(NET_SH)) return `${NET_SH} not found`;
-  try {
-    lockNetns(NETNS_WAIT_MS);
-    execFileSync('bash', [NET_SH, 'up', '3'], { stdio: 'pipe' });
-  } catch (error) {
-    return `net.sh up failed: ${String((error as { stderr?: Buffer }).stderr ?? error)}`;
-  }
   return null;
 }
 
-const why = missing();
-const down = (): void => {
-  try {
-    execFileSync('bash', [NET_SH, 'down'], { stdio: 'ignore' });
-  } catch {
-    // nothing to remove
-  }
-};
-process.on('exit', () => {
-  down();
-  unlockNetns();
-});
+const tools = missing();
+const namespaces = tools === null ? namespacesUp(NET_SH) : null;
+const why = tools ?? namespaces?.why ?? null;
+const down = (): void => namespaces?.down();
 
 interface CalibrationFigures {
   readonly verdict: string;

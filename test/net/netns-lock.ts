@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 /**
@@ -51,4 +52,33 @@ export function lockNetns(maxWaitMs: number): void {
     if (Date.now() > deadline) throw new Error(`the kvt namespaces stayed busy for ${maxWaitMs} ms (${LOCK_DIR})`);
     Atomics.wait(pause, 0, 0, 500);
   }
+}
+
+/** How long to wait for another suite using the kvt namespaces (Tier 3 takes ~5 min). */
+const NETNS_WAIT_MS = 600_000;
+
+/**
+ * Takes the lock and runs `net.sh up 3`; on success arranges `net.sh down` and the release at
+ * process exit. Returns why the namespaces are unavailable, or null. Returns `down` too, for
+ * a suite's teardown.
+ */
+export function namespacesUp(netSh: string): { readonly why: string | null; readonly down: () => void } {
+  const down = (): void => {
+    try {
+      execFileSync('bash', [netSh, 'down'], { stdio: 'ignore' });
+    } catch {
+      // nothing to remove
+    }
+  };
+  process.on('exit', () => {
+    down();
+    unlockNetns();
+  });
+  try {
+    lockNetns(NETNS_WAIT_MS);
+    execFileSync('bash', [netSh, 'up', '3'], { stdio: 'pipe' });
+  } catch (error) {
+    return { why: `net.sh up failed: ${String((error as { stderr?: Buffer }).stderr ?? error)}`, down };
+  }
+  return { why: null, down };
 }
