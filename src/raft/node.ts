@@ -91,6 +91,8 @@ export class RaftNode {
   readonly #options: RaftNodeOptions;
   readonly #log: Logger;
   #inbox: Message[] = [];
+  /** Peers whose connection to us closed since the last turn (a hint; see leaderConnectionLost). */
+  #connectionsLost: ServerId[] = [];
   #pendingTicks = 0;
   #turnScheduled = false;
   #turnRunning = false;
@@ -120,6 +122,7 @@ export class RaftNode {
     });
     this.#lastSnapshotIndex = initial.snapshot?.meta.index ?? 0;
     options.transport.onMessage((message) => this.#receive(message));
+    options.transport.onPeerConnectionLost?.((id) => this.#peerConnectionLost(id));
   }
 
   /** Starts ticking. */
@@ -360,6 +363,13 @@ export class RaftNode {
     this.#schedule();
   }
 
+  /** Stepped after the messages that arrived before it, so a last heartbeat cannot undo it. */
+  #peerConnectionLost(id: ServerId): void {
+    if (this.#closed || this.#core.leaderId !== id || this.#connectionsLost.length >= INBOX_MESSAGES_MAX) return;
+    this.#connectionsLost.push(id);
+    this.#schedule();
+  }
+
   #schedule(): void {
     if (this.#turnScheduled || this.#turnRunning || this.#closed) return;
     this.#turnScheduled = true;
@@ -395,7 +405,7 @@ export class RaftNode {
       this.#turnRunning = false;
       for (const waiter of this.#idleWaiters.splice(0)) waiter();
     }
-    if (this.#inbox.length > 0 || this.#pendingTicks > 0) this.#schedule();
+    if (this.#inbox.length > 0 || this.#pendingTicks > 0 || this.#connectionsLost.length > 0) this.#schedule();
   }
 
   #stepInbox(): void {
@@ -408,6 +418,7 @@ export class RaftNode {
       }
       core.step(message);
     }
+    if (this.#connectionsLost.length > 0) for (const id of this.#connectionsLost.splice(0)) core.leaderConnectionLost(id);
     for (; this.#pendingTicks > 0; this.#pendingTicks--) core.tick();
   }
 

@@ -114,6 +114,7 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
   /** The cluster id each server that dialled us gave in its hello (bounded). */
   readonly #peerClusterIds = new Map<string, string>();
   #messageHandler: ((message: Message) => void) | null = null;
+  #peerLostHandler: ((id: ServerId) => void) | null = null;
   #server: Server | null = null;
   #boundAddress: string | null = null;
   #inboundCount = 0;
@@ -211,6 +212,12 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
   onMessage(handler: (message: Message) => void): void {
     assert(this.#messageHandler === null, 'onMessage registers the single receiver once');
     this.#messageHandler = handler;
+  }
+
+  /** Registers the receiver of 'a server's connection to us closed' (a hint for Raft's timers). */
+  onPeerConnectionLost(handler: (id: ServerId) => void): void {
+    assert(this.#peerLostHandler === null, 'onPeerConnectionLost registers the single receiver once');
+    this.#peerLostHandler = handler;
   }
 
   /** Where peer `id` listens; a new address redirects its queue there. Our own id is ignored. */
@@ -379,8 +386,10 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
       onReady: (connection) => this.#notePeerClusterId(connection),
       onFrame: (connection, envelope) => this.#onInboundFrame(connection, envelope),
       onDrain: () => undefined,
-      onClose: () => {
+      onClose: (connection) => {
         this.#inboundCount--;
+        const remote = connection.remoteHello;
+        if (remote !== null && remote.role === 'server' && remote.serverId !== null && !this.#closed) this.#peerLostHandler?.(remote.serverId);
       },
     });
   }

@@ -10,6 +10,11 @@ export interface RaftTransport {
   send(message: Message): void;
   /** Registers the single receiver of inbound Raft messages. */
   onMessage(handler: (message: Message) => void): void;
+  /**
+   * Registers the receiver of a hint: the connection on which a peer sends us Raft messages
+   * closed (a killed process closes its sockets at once). Optional; only timing depends on it.
+   */
+  onPeerConnectionLost?(handler: (id: ServerId) => void): void;
   /** Tells the transport where a peer listens (from the Raft configuration or join). */
   setPeerAddress(id: ServerId, address: string): void;
   close(): Promise<void>;

@@ -102,6 +102,8 @@ type SimEvent =
   | { kind: 'persisted'; node: string; life: number }
   | { kind: 'turn'; node: string }
   | { kind: 'crash'; node: string }
+  /** The connection from `peer` to `node` closed (the driver's hint; see leaderConnectionLost). */
+  | { kind: 'connection-lost'; node: string; peer: string }
   | { kind: 'restart'; node: string }
   | { kind: 'partition' }
   | { kind: 'heal' }
@@ -353,6 +355,9 @@ export class Simulator {
       case 'crash':
         this.#crashEvent(this.#node(event.node));
         return;
+      case 'connection-lost':
+        this.#node(event.node).core?.leaderConnectionLost(event.peer);
+        return;
       case 'restart': {
         const node = this.#node(event.node);
         if (node.core === null) this.#restart(node);
@@ -502,6 +507,10 @@ export class Simulator {
     node.inbox = [];
     node.life++;
     node.disk.volatileCommit = node.disk.hardState.commit;
+    // Its sockets close: peers that can still hear from it learn so after a network delay.
+    for (const other of this.#ids) {
+      if (other !== node.id && !this.#blocked.has(`${node.id}>${other}`)) this.#schedule(this.#delay(), { kind: 'connection-lost', node: other, peer: node.id });
+    }
     this.#abandonProposals(node);
     for (const [id, read] of this.#reads) {
       if (read.node === node.id) this.#readFailed(id);
@@ -570,6 +579,8 @@ export class Simulator {
       }
     }
     this.#note(`partition ${shape} ${[...this.#blocked].sort().join(',')}`);
+    // Sometimes a connection to the live leader resets as well (a false hint: timing only).
+    if (this.#prng.chance(0.3)) for (const id of ids) if (id !== leader) this.#schedule(this.#delay(), { kind: 'connection-lost', node: id, peer: leader });
     this.#schedule(this.#prng.between(500, 5000), { kind: 'heal' });
   }
 

@@ -260,3 +260,20 @@ t.test('a server remembers the cluster id a peer gave in the hello of its Raft m
   t.equal(member.transport.clusterIdReportedBy('s1'), 'C1', 'and kept after the sender is gone');
   t.equal(member.transport.clusterIdReportedBy('s3'), null, 'nothing for a server that never sent');
 });
+
+t.test('when a server that sent us Raft messages goes away, its id is reported once its connection closes', async (t) => {
+  const leader = await startServer('s1');
+  const follower = await startServer('s2');
+  t.teardown(async () => follower.transport.close());
+  const inbox = new Inbox();
+  const lost: string[] = [];
+  follower.transport.onMessage(inbox.receive);
+  follower.transport.onPeerConnectionLost((id) => lost.push(id));
+  leader.transport.setPeerAddress('s2', follower.address);
+  leader.transport.send(heartbeat('s1', 's2', 1));
+  await inbox.waitForCount(1);
+  t.same(lost, [], 'nothing reported while the connection is up');
+  await leader.transport.close();
+  await waitUntil(() => lost.length > 0, 'the loss to be reported');
+  t.same([...new Set(lost)], ['s1'], 'the sender is named');
+});

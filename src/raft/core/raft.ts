@@ -96,6 +96,8 @@ export class RaftCore {
   #electionElapsed = 0;
   #heartbeatElapsed = 0;
   #randomizedElectionTimeout = 0;
+  /** The election timeout was shortened by leaderConnectionLost(); the leader's next message undoes it. */
+  #leaderLostHint = false;
   #leadTransferee: ServerId | null = null;
   /** Set once this term's leader has sent TimeoutNow: a transferee may win without waiting out leases. */
   #leaseRevoked = false;
@@ -267,6 +269,27 @@ export class RaftCore {
     if (pr.match === this.#log.lastIndex()) this.#sendTimeoutNow(target);
     else this.#sendAppend(target, true);
     return true;
+  }
+
+  /**
+   * A hint from the host: the connection on which `id` sends us Raft messages closed (a killed
+   * process closes its sockets at once). If `id` is our leader, campaign as soon as the
+   * disruption guard allows, one election timeout after we last heard from it, instead of a
+   * random time up to twice that; survivors are staggered by one tick per rank so they do not
+   * split the vote. Safety does not depend on the hint being true: the earliest campaign is
+   * still a full election timeout after the last heartbeat (what voters and the leader lease
+   * assume), and a live leader's next heartbeat restores a random timeout.
+   */
+  leaderConnectionLost(id: ServerId): void {
+    if (this.#role !== 'follower' || this.#leaderId !== id || !this.isPromotable()) return;
+    const survivors = this.#membership.voters().filter((voter) => voter !== id).sort();
+    const rank = survivors.indexOf(this.id);
+    if (rank < 0) return;
+    const hinted = this.#config.electionTimeoutTicks + rank;
+    if (hinted >= this.#randomizedElectionTimeout) return;
+    this.#randomizedElectionTimeout = hinted;
+    this.#leaderLostHint = true;
+    this.#logger.debug({ term: this.#term, leaderId: id, timeoutTicks: hinted }, 'connection from the leader closed: campaigning early if it stays silent');
   }
 
   /** Starts an election now (tests and operators); a follower would otherwise wait its timeout. */
@@ -451,6 +474,7 @@ export class RaftCore {
   }
 
   #resetRandomizedElectionTimeout(): void {
+    this.#leaderLostHint = false;
     const base = this.#config.electionTimeoutTicks;
     this.#randomizedElectionTimeout = base + this.#prng.nextInt(base);
   }
@@ -634,6 +658,7 @@ export class RaftCore {
   #heardFromLeader(leaderId: ServerId): void {
     this.#electionElapsed = 0;
     this.#leaderId = leaderId;
+    if (this.#leaderLostHint) this.#resetRandomizedElectionTimeout(); // it is alive after all
   }
 
   #handleAppendEntries(message: AppendEntries): void {

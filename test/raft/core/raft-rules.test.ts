@@ -127,6 +127,51 @@ t.test('check-quorum: followers that heard from a leader ignore vote requests (d
   t.equal(cluster.takeInFlight().filter((m) => m.type === 'RequestVoteResponse').length, 0, 'no vote sent');
 });
 
+/** Ticks after a's last heartbeat until b or c leads, a being gone; b's ticker runs `phase` (0 or 1) ahead of c's. */
+function failoverTicks(seed: bigint, hint: boolean, phase: number): number {
+  const cluster = new TestCluster(['a', 'b', 'c'], {}, seed);
+  cluster.elect('a');
+  cluster.tickAll(3); // heartbeats: both followers heard from a just now
+  cluster.isolate('a');
+  if (hint) {
+    cluster.core('b').leaderConnectionLost('a');
+    cluster.core('c').leaderConnectionLost('a');
+  }
+  for (let tick = 1; tick <= 60; tick++) {
+    cluster.tick('b', 1);
+    if (tick > phase) cluster.tick('c', 1);
+    if (cluster.leaders().some((id) => id !== 'a')) return tick;
+  }
+  return -1;
+}
+
+t.test('a leader whose connection closed is replaced one election timeout after its last heartbeat, not up to two', async (t) => {
+  const hinted: number[] = [];
+  const plain: number[] = [];
+  for (let seed = 1n; seed <= 60n; seed++) {
+    for (const phase of [0, 1]) {
+      hinted.push(failoverTicks(seed, true, phase));
+      plain.push(failoverTicks(seed, false, phase));
+    }
+  }
+  t.ok(hinted.every((ticks) => ticks >= 10), `never before the election timeout, which the lease and the disruption guard assume (min ${Math.min(...hinted)})`);
+  t.ok(hinted.every((ticks) => ticks >= 10 && ticks <= 12), `hinted: elected within 10–12 ticks in every trial (max ${Math.max(...hinted)})`);
+  t.ok(Math.max(...plain) > 12, `without the hint the random timeout shows (max ${Math.max(...plain)} ticks): the control`);
+});
+
+t.test('a hint about a live leader changes nothing: its next heartbeat restores a random timeout, no election follows', async (t) => {
+  const cluster = new TestCluster(['a', 'b', 'c']);
+  const leader = cluster.elect('a');
+  const term = leader.term;
+  cluster.core('b').leaderConnectionLost('a');
+  cluster.core('c').leaderConnectionLost('a');
+  cluster.core('b').leaderConnectionLost('c'); // not b's leader: ignored
+  cluster.tickAll(40);
+  t.equal(leader.role, 'leader', 'a still leads');
+  t.equal(cluster.core('b').term, term, 'no election happened');
+  t.equal(cluster.core('c').term, term);
+});
+
 t.test('§5.3 replication: followers append, the leader commits on a majority, all apply in order', async (t) => {
   const cluster = new TestCluster(['a', 'b', 'c']);
   cluster.elect('a');
