@@ -21,6 +21,8 @@ export class Progress {
   /** Snapshot transfer: index of the snapshot being sent and how many bytes it acknowledged. */
   snapshotIndex = 0;
   snapshotOffset = 0;
+  /** The commit index carried by the last AppendEntries sent (what the follower may know). */
+  sentCommit = 0;
   /** Last index of each in-flight AppendEntries, oldest first. */
   readonly inflights: number[] = [];
   readonly inflightsMax: number;

@@ -172,6 +172,32 @@ t.test('a hint about a live leader changes nothing: its next heartbeat restores 
   t.equal(cluster.core('c').term, term);
 });
 
+t.test('a commit reaches each follower once: with its next append, or in one empty append when nothing is in flight', async (t) => {
+  const cluster = new TestCluster(['a', 'b', 'c']);
+  const leader = cluster.elect('a');
+  cluster.propose('a', 'x');
+  const appends = cluster.takeInFlight().filter((m): m is AppendEntries => m.type === 'AppendEntries');
+  t.equal(appends.length, 2, 'the entry goes to both followers');
+  const toB = appends.find((m) => m.to === 'b') as AppendEntries;
+  const toC = appends.find((m) => m.to === 'c') as AppendEntries;
+  cluster.deliver(toB);
+  for (const reply of cluster.takeInFlight()) cluster.deliver(reply); // b's acknowledgement
+  const index = leader.lastIndex;
+  t.equal(leader.commitIndex, index, 'committed with b');
+  const afterCommit = cluster.takeInFlight();
+  const commitOnly = afterCommit.filter((m): m is AppendEntries => m.type === 'AppendEntries');
+  t.same(commitOnly.map((m) => [m.to, m.entries.length, m.commit]), [['b', 0, index]], 'only b, which has nothing in flight, gets an empty append with the commit');
+  cluster.deliver(toC);
+  for (const reply of cluster.takeInFlight()) cluster.deliver(reply); // c's acknowledgement
+  const toCNext = cluster.takeInFlight().filter((m): m is AppendEntries => m.type === 'AppendEntries');
+  t.same(toCNext.map((m) => [m.to, m.entries.length, m.commit]), [['c', 0, index]], 'c learns the commit once its append is acknowledged');
+  for (const message of [...commitOnly, ...toCNext]) cluster.deliver(message);
+  cluster.stabilize();
+  t.equal(cluster.core('b').commitIndex, index);
+  t.equal(cluster.core('c').commitIndex, index);
+  t.same(cluster.appliedTexts('c'), ['x'], 'and applies the entry');
+});
+
 t.test('§5.3 replication: followers append, the leader commits on a majority, all apply in order', async (t) => {
   const cluster = new TestCluster(['a', 'b', 'c']);
   cluster.elect('a');
