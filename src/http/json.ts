@@ -104,10 +104,37 @@ export function compactKvEntry(entry: KvEntry): string {
   return json;
 }
 
+/**
+ * Recent list bodies, by their first entry. Every blocking query on a prefix that one write wakes
+ * reads the same entries (the same objects: entries are immutable, replaced on change), so the
+ * body is built once per change, not once per watcher (Swarm's watchers re-read their whole
+ * prefix on every wake). Bounded in count and in body size.
+ */
+const LIST_CACHE_SIZE_MAX = 32;
+const LIST_CACHE_ENTRIES_MIN = 16;
+const LIST_CACHE_BODY_CHARS_MAX = 1024 * 1024;
+const listCache = new Map<KvEntry, { readonly entries: readonly KvEntry[]; readonly body: string }>();
+
+function sameEntries(a: readonly KvEntry[], b: readonly KvEntry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
+}
+
 /** The compact JSON array of entries (a KV GET's body). */
 export function compactKvEntries(entries: readonly KvEntry[]): string {
   if (entries.length === 1) return `[${compactKvEntry(entries[0] as KvEntry)}]`;
-  return `[${entries.map(compactKvEntry).join(',')}]`;
+  if (entries.length < LIST_CACHE_ENTRIES_MIN) return `[${entries.map(compactKvEntry).join(',')}]`;
+  const head = entries[0] as KvEntry;
+  const cached = listCache.get(head);
+  if (cached !== undefined && sameEntries(cached.entries, entries)) return cached.body;
+  const body = `[${entries.map(compactKvEntry).join(',')}]`;
+  if (body.length <= LIST_CACHE_BODY_CHARS_MAX) {
+    listCache.delete(head);
+    if (listCache.size >= LIST_CACHE_SIZE_MAX) listCache.delete(listCache.keys().next().value as KvEntry);
+    listCache.set(head, { entries: [...entries], body });
+  }
+  return body;
 }
 
 /** True with `?pretty` (presence-based, like Consul). */

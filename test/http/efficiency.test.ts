@@ -53,3 +53,22 @@ t.test('throughput through inject() (reported, for comparison between changes)',
   t.comment(`inject(): ${getsPerSecond.toFixed(0)} GET/s, ${putsPerSecond.toFixed(0)} PUT/s (LocalAgent behind)`);
   t.ok(getsPerSecond > 500 && putsPerSecond > 500, 'no pathological per-request cost');
 });
+
+t.test('a prefix list body is reused only while it holds the very same entries', async (t) => {
+  const f = await setup(t);
+  for (let i = 0; i < 20; i++) await f.request(put(`list/${String(i).padStart(2, '0')}`, `v${i}`));
+  const generic = (prefix: string): string => toJson(f.agent.fsm.readPrefix(prefix).value.map(kvEntryJson), false);
+  const body = async (path: string): Promise<string> => (await f.request(path)).body;
+  const first = await body('/v1/kv/list/?recurse');
+  t.equal(first, generic('list/'), 'the generic serializer agrees');
+  t.equal(await body('/v1/kv/list/?recurse'), first, 'the same list again');
+  await f.request(put('list/07', 'changed'));
+  const afterSet = await body('/v1/kv/list/?recurse');
+  t.not(afterSet, first, 'a changed entry is never served from the old body');
+  t.equal(afterSet, generic('list/'));
+  t.equal(await body('/v1/kv/list/1?recurse'), generic('list/1'), 'a narrower prefix with another head');
+  t.equal(await body('/v1/kv/list/0?recurse'), generic('list/0'), 'a narrower prefix with the same head entry');
+  await f.request({ method: 'DELETE', url: '/v1/kv/list/19' });
+  t.equal(await body('/v1/kv/list/?recurse'), generic('list/'), 'a deleted entry is gone from the body');
+  t.equal(JSON.parse(await body('/v1/kv/list/?recurse')).length, 19);
+});
