@@ -122,7 +122,6 @@ const NONE: OpOutcome = { entries: [] };
 /** One op (txnKVS). Results of non-get verbs carry Value null (Consul clones and blanks it). */
 function evaluateOp(stores: StateStores, context: WriteContext | null, op: TxnKvOp, verb: TxnKvVerb): OpOutcome {
   const { kv } = stores;
-  const quoted = goQuote(op.key);
   const write = (): WriteContext => {
     assert(context !== null, `write verb ${verb} in a read-only txn`);
     return context;
@@ -132,14 +131,14 @@ function evaluateOp(stores: StateStores, context: WriteContext | null, op: TxnKv
       return blanked(kv.set(write(), op.key, op.value, op.flags));
     case 'cas': {
       const entry = kv.setCas(write(), op.key, op.value, op.flags, op.index);
-      return entry === null ? { error: `failed to set key ${quoted}, index is stale` } : blanked(entry);
+      return entry === null ? { error: `failed to set key ${goQuote(op.key)}, index is stale` } : blanked(entry);
     }
     case 'lock':
     case 'unlock':
       return evaluateLockOp(stores, write(), op, verb);
     case 'get': {
       const entry = kv.get(op.key);
-      return entry === undefined ? { error: `key ${quoted} doesn't exist` } : { entries: [entry] };
+      return entry === undefined ? { error: `key ${goQuote(op.key)} doesn't exist` } : { entries: [entry] };
     }
     case 'get-tree':
       return { entries: kv.list(op.key) };
@@ -154,14 +153,13 @@ function evaluateOp(stores: StateStores, context: WriteContext | null, op: TxnKv
       kv.deleteTree(write(), op.key);
       return NONE;
     case 'delete-cas':
-      return kv.deleteCas(write(), op.key, op.index) ? NONE : { error: `failed to delete key ${quoted}, index is stale` };
+      return kv.deleteCas(write(), op.key, op.index) ? NONE : { error: `failed to delete key ${goQuote(op.key)}, index is stale` };
     default:
       return assertNever(verb, 'txn verb');
   }
 }
 
 function evaluateLockOp(stores: StateStores, context: WriteContext, op: TxnKvOp, verb: 'lock' | 'unlock'): OpOutcome {
-  const quoted = goQuote(op.key);
   const outcome = verb === 'lock'
     ? stores.kv.lock(context, op.key, op.value, op.flags, op.session, (id) => stores.sessions.get(id) !== undefined)
     : stores.kv.unlock(context, op.key, op.value, op.flags, op.session);
@@ -172,31 +170,44 @@ function evaluateLockOp(stores: StateStores, context: WriteContext, op: TxnKvOp,
       return { error: outcome.message };
     case 'refused':
       return verb === 'lock'
-        ? { error: `failed to lock key ${quoted}, lock is already held` }
-        : { error: `failed to unlock key ${quoted}, lock isn't held, or is held by another session` };
+        ? { error: `failed to lock key ${goQuote(op.key)}, lock is already held` }
+        : { error: `failed to unlock key ${goQuote(op.key)}, lock isn't held, or is held by another session` };
     default:
       return assertNever(outcome, 'lock outcome');
   }
 }
 
 function evaluateCheckOp(stores: StateStores, op: TxnKvOp, verb: 'check-index' | 'check-session' | 'check-not-exists'): OpOutcome {
-  const quoted = goQuote(op.key);
   const entry = stores.kv.get(op.key);
-  if (verb === 'check-not-exists') return entry === undefined ? NONE : { error: `key ${quoted} exists` };
+  if (verb === 'check-not-exists') return entry === undefined ? NONE : { error: `key ${goQuote(op.key)} exists` };
   if (verb === 'check-index') {
-    if (entry === undefined) return { error: `failed to check index, key ${quoted} doesn't exist` };
+    if (entry === undefined) return { error: `failed to check index, key ${goQuote(op.key)} doesn't exist` };
     if (BigInt(entry.ModifyIndex) !== op.index) {
-      return { error: `failed index check for key ${quoted}, current modify index ${entry.ModifyIndex} != ${op.index}` };
+      return { error: `failed index check for key ${goQuote(op.key)}, current modify index ${entry.ModifyIndex} != ${op.index}` };
     }
     return blanked(entry);
   }
-  if (entry === undefined) return { error: `failed to check session, key ${quoted} doesn't exist` };
+  if (entry === undefined) return { error: `failed to check session, key ${goQuote(op.key)} doesn't exist` };
   if (entry.Session !== op.session) {
-    return { error: `failed session check for key ${quoted}, current session ${goQuote(entry.Session)} != ${goQuote(op.session)}` };
+    return { error: `failed session check for key ${goQuote(op.key)}, current session ${goQuote(entry.Session)} != ${goQuote(op.session)}` };
   }
   return blanked(entry);
 }
 
+/**
+ * The entry with Value null. Written out field by field, not `{ ...entry, Value: null }`: V8's
+ * optimized spread gives each clone a hidden class of its own (see KvStore.#upsert), one per op
+ * of every applied txn.
+ */
 function blanked(entry: KvEntry): OpOutcome {
-  return { entries: [Object.freeze({ ...entry, Value: null })] };
+  const result: KvEntry = Object.freeze({
+    Key: entry.Key,
+    Value: null,
+    Flags: entry.Flags,
+    LockIndex: entry.LockIndex,
+    Session: entry.Session,
+    CreateIndex: entry.CreateIndex,
+    ModifyIndex: entry.ModifyIndex,
+  });
+  return { entries: [result] };
 }
