@@ -13,9 +13,12 @@ import { assert, assertNever } from '../lib/assert.js';
 import { COMMAND_BYTES_MAX, KV_VALUE_BYTES_MAX, LOCK_DELAY_MS_MAX, SERVICE_PORT_MAX, SESSION_TTL_NS_MAX, TXN_OPS_COUNT_MAX, RESTORE_BYTES_MAX, RESTORE_CHUNK_BYTES_MAX } from './limits.js';
 import type { WireObject } from './wire.js';
 import {
+  copyBytes,
+  copyBytesTogether,
   expectArray,
   expectBoolean,
   expectBytesOrNull,
+  expectBytesViewOrNull,
   expectCount,
   expectObject,
   expectOneOf,
@@ -23,7 +26,9 @@ import {
   expectStringArray,
   expectStringRecord,
   expectUint64,
+  flatString,
   statePackr,
+  stateUnpackr,
 } from './wire.js';
 
 /** Consul's check states (`api.HealthPassing`, ..., `api.HealthMaint`). */
@@ -386,11 +391,34 @@ export function decodeUntrustedCommand(bytes: Uint8Array): Command {
   }
 }
 
-/** Decodes and validates a command from a committed entry; anything malformed asserts. */
+/**
+ * Decodes and validates a command from a committed entry; anything malformed asserts. The result
+ * shares no memory with `bytes` (see detachCommand), which may be a view into a transport frame.
+ */
 export function decodeCommand(bytes: Uint8Array): Command {
   assert(bytes.byteLength > 0, 'empty command');
   assert(bytes.byteLength <= COMMAND_BYTES_MAX, 'command exceeds COMMAND_BYTES_MAX');
-  return parseCommand(expectObject(statePackr.unpack(bytes), 'command'));
+  return detachCommand(parseCommand(expectObject(stateUnpackr.unpack(bytes), 'command')));
+}
+
+/**
+ * The KV values of a freshly decoded command are views into its bytes (valueOf); the KV store
+ * keeps them, so they are copied out here: a kv-set's value into a buffer of its own, a txn's
+ * values together into one (copyBytesTogether: one ArrayBuffer per command, not per value).
+ * KV keys, kept as long as their entries or tombstones, are flattened (flatString). Every other
+ * byte string a parser reads (restore chunks) is copied by expectBytesOrNull already.
+ */
+function detachCommand(command: Command): Command {
+  if (command.type === 'kv-set') {
+    return { ...command, key: flatString(command.key), value: command.value === null ? null : copyBytes(command.value) };
+  }
+  if (command.type === 'kv-delete') return { ...command, key: flatString(command.key) }; // kept by its tombstone
+  if (command.type !== 'txn') return command;
+  const values = copyBytesTogether(command.ops.map((op) => op.value));
+  const ops = command.ops.map((op, i): TxnKvOp => ({
+    verb: op.verb, key: flatString(op.key), value: values[i] ?? null, flags: op.flags, index: op.index, session: op.session,
+  }));
+  return { ...command, ops };
 }
 
 /** Checks every field of `raw` and builds a fresh typed command (unknown fields are dropped). */
@@ -410,8 +438,9 @@ function nonEmpty(value: unknown, what: string): string {
   return text;
 }
 
+/** A KV value: a view into the decoded bytes, copied out by detachCommand. */
 function valueOf(raw: WireObject, what: string): Uint8Array | null {
-  const value = expectBytesOrNull(raw['value'], what);
+  const value = expectBytesViewOrNull(raw['value'], what);
   assert(value === null || value.byteLength <= KV_VALUE_BYTES_MAX, `${what} exceeds KV_VALUE_BYTES_MAX`);
   return value === null || value.byteLength === 0 ? null : value;
 }

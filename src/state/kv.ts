@@ -30,18 +30,16 @@ export type KvLockOutcome =
   | { readonly kind: 'refused' }
   | { readonly kind: 'error'; readonly message: string };
 
-/** The KV part of a snapshot: rows sorted by key. */
+/** The KV part of a snapshot: entries sorted by key. */
 export interface KvSnapshot {
   readonly index: number;
-  readonly entries: readonly KvEntryRow[];
+  /** Frozen entries in key order: exportState hands out the stored ones (no copy). */
+  readonly entries: readonly KvEntry[];
   readonly tombstones: readonly (readonly [string, number])[];
   readonly lockDelays: readonly (readonly [string, number])[];
   /** The Raft index of the write that set each lock-delay (absent in older snapshots). */
   readonly lockDelayIndexes?: readonly (readonly [string, number])[];
 }
-
-/** [Key, Value, Flags, LockIndex, Session, CreateIndex, ModifyIndex]. */
-export type KvEntryRow = readonly [string, Uint8Array | null, bigint, number, string, number, number];
 
 type UndoRecord =
   | { readonly kind: 'entry'; readonly key: string; readonly previous: KvEntry | undefined }
@@ -57,9 +55,9 @@ interface KvContent {
 
 /** The KV table, its tombstones (the graveyard), session ownership and lock-delays. */
 export class KvStore {
-  readonly #entries = new OrderedMap<KvEntry>();
+  #entries = new OrderedMap<KvEntry>();
   /** key → delete index. */
-  readonly #tombstones = new OrderedMap<number>();
+  #tombstones = new OrderedMap<number>();
   readonly #keysBySession = new Map<string, Set<string>>();
   /** key → the leader-clock ms until which `acquire` fails. */
   readonly #lockDelays = new Map<string, number>();
@@ -291,25 +289,28 @@ export class KvStore {
     this.#index = this.#journalSavedIndex;
   }
 
-  /** The whole store as sorted rows (snapshot). */
+  /** The whole store in key order (snapshot): the stored entries themselves, which are frozen. */
   exportState(): KvSnapshot {
-    const entries: KvEntryRow[] = [];
-    for (const [, e] of this.#entries.entries()) {
-      entries.push([e.Key, e.Value, e.Flags, e.LockIndex, e.Session, e.CreateIndex, e.ModifyIndex]);
-    }
+    const entries = this.#entries.valuesInKeyOrder();
     const lockDelays = [...this.#lockDelays.entries()].sort((a, b) => compareKeys(a[0], b[0]));
     const lockDelayIndexes = [...this.#lockDelayIndexes.entries()].sort((a, b) => compareKeys(a[0], b[0]));
     return { index: this.#index, entries, tombstones: [...this.#tombstones.entries()], lockDelays, lockDelayIndexes };
   }
 
-  /** Rebuilds a store from validated snapshot rows. */
+  /**
+   * Rebuilds a store from validated snapshot entries (frozen, sorted by key, as decodeSnapshot
+   * gives them). The ordered maps are bulk-loaded from the sorted rows, not inserted key by key.
+   */
   static fromState(state: KvSnapshot): KvStore {
     const store = new KvStore();
-    for (const row of state.entries) {
-      const [Key, Value, Flags, LockIndex, Session, CreateIndex, ModifyIndex] = row;
-      store.#store(Key, undefined, Object.freeze({ Key, Value, Flags, LockIndex, Session, CreateIndex, ModifyIndex }));
+    const keys: string[] = [];
+    for (const entry of state.entries) {
+      assert(Object.isFrozen(entry), 'stored entries are frozen');
+      keys.push(entry.Key);
+      if (entry.Session !== '') store.#holdKey(entry.Session, entry.Key);
     }
-    for (const [key, deletedAt] of state.tombstones) store.#tombstones.set(key, deletedAt);
+    store.#entries = OrderedMap.fromSorted(keys, state.entries);
+    store.#tombstones = OrderedMap.fromSorted(state.tombstones.map((pair) => pair[0]), state.tombstones.map((pair) => pair[1]));
     for (const [key, until] of state.lockDelays) store.#lockDelays.set(key, until);
     for (const [key, index] of state.lockDelayIndexes ?? []) store.#lockDelayIndexes.set(key, index);
     store.#index = state.index;
@@ -359,11 +360,14 @@ export class KvStore {
     }
     assert(next.Key === key, 'an entry is stored under its own key');
     this.#entries.set(key, next);
-    if (next.Session !== '') {
-      let held = this.#keysBySession.get(next.Session);
-      if (held === undefined) this.#keysBySession.set(next.Session, (held = new Set()));
-      held.add(key);
-    }
+    if (next.Session !== '') this.#holdKey(next.Session, key);
+  }
+
+  /** Notes that `session` holds `key`. */
+  #holdKey(session: string, key: string): void {
+    let held = this.#keysBySession.get(session);
+    if (held === undefined) this.#keysBySession.set(session, (held = new Set()));
+    held.add(key);
   }
 
   #writeTombstone(key: string, deletedAt: number | undefined): void {

@@ -42,6 +42,20 @@ export const WATCH_WAITERS_MAX = 16_384;
  */
 export const ORDERED_MAP_NODE_ENTRIES_MAX = 64;
 
+/**
+ * Decoded KV values up to this size are copied into shared buffers (wire.ts ByteSlab,
+ * copyBytesTogether); larger ones get a buffer of their own, so one live large value never keeps
+ * a slab of dead neighbours and no slab is mostly one value.
+ */
+export const SLAB_VALUE_BYTES_MAX = 4096;
+
+/**
+ * The shared buffers a snapshot's KV values are restored into: ~600 values of 100 bytes each,
+ * one ArrayBuffer for them instead of one per value. Small enough that a slab whose values were
+ * mostly overwritten since is not much memory.
+ */
+export const RESTORE_VALUE_SLAB_BYTES = 64 * 1024;
+
 /** Consul's session TTL upper bound (`[10s, 24h]`); the FSM asserts TTLs never exceed it. */
 export const SESSION_TTL_NS_MAX = 24 * 60 * 60 * 1_000_000_000;
 
@@ -61,3 +75,4 @@ assert(KV_VALUE_BYTES_MAX + 16 * 1024 < COMMAND_BYTES_MAX, 'a maximal kv-set mus
 assert(TXN_BODY_BYTES_MAX < COMMAND_BYTES_MAX, 'a maximal txn must fit a command');
 assert(ORDERED_MAP_NODE_ENTRIES_MAX >= 4, 'a B+ tree node must split into halves of at least 2');
 assert(Number.isSafeInteger(SESSION_TTL_NS_MAX), 'TTLs in ns must be exact JS numbers');
+assert(RESTORE_VALUE_SLAB_BYTES >= 4 * SLAB_VALUE_BYTES_MAX, 'a restore slab holds several of the largest shared values');

@@ -10,13 +10,17 @@ import { assert } from '../lib/assert.js';
 import { CorruptionError } from '../lib/errors.js';
 import type { CatalogNode, CatalogService, CatalogSnapshot, HealthCheck } from './catalog.js';
 import { HEALTH_STATUSES, SESSION_BEHAVIORS } from './commands.js';
-import type { KvEntryRow, KvSnapshot } from './kv.js';
+import type { KvEntry, KvSnapshot } from './kv.js';
+import { RESTORE_VALUE_SLAB_BYTES } from './limits.js';
+import { MsgpackReader } from './msgpack-reader.js';
+import { MsgpackWriter, UINT64_BYTES, arrayHeaderBytes, bytesOrNullBytes, countBytes, stringBytes } from './msgpack-writer.js';
 import { compareKeys } from './ordered-map.js';
 import type { SessionSnapshot, StoredSession } from './sessions.js';
 import {
-  expectArray, expectBoolean, expectBytesOrNull, expectCount, expectObject, expectOneOf, expectString, expectStringArray,
-  expectUint64, statePackr,
+  ByteSlab, copyBytes, expectArray, expectBoolean, expectBytesOrNull, expectCount, expectObject, expectOneOf, expectString,
+  expectStringArray, statePackr, stateUnpackr,
 } from './wire.js';
+import type { WireObject } from './wire.js';
 
 /** Bumped on any change of the layout below; restore refuses versions it does not know. */
 export const SNAPSHOT_FORMAT_VERSION = 2;
@@ -34,26 +38,125 @@ export interface StateSnapshot {
   readonly catalog: CatalogSnapshot;
 }
 
-/** Encodes a snapshot: version byte + msgpack. */
+/**
+ * Encodes a snapshot: version byte + msgpack. The bytes are exactly msgpackr's encoding of the
+ * whole object (snapshot.test.ts checks it), assembled from pieces in one buffer of the final
+ * size: the small tables packed by msgpackr, the KV rows written by MsgpackWriter. One msgpackr
+ * pack of a 1M-key state built an array per row, grew msgpackr's module-wide buffer to ~160 MB
+ * (which it keeps for ever) and copied the result again.
+ */
 export function encodeSnapshot(state: StateSnapshot): Uint8Array {
-  const body = statePackr.pack({
-    ...(state.restore === null ? {} : { restore: state.restore }),
-    lastAppliedIndex: state.lastAppliedIndex,
-    kv: state.kv,
-    sessions: { index: state.sessions.index, sessions: state.sessions.sessions.map(sessionRow) },
-    catalog: {
-      nodesIndex: state.catalog.nodesIndex,
-      servicesIndex: state.catalog.servicesIndex,
-      checksIndex: state.catalog.checksIndex,
-      nodes: state.catalog.nodes.map(nodeRow),
-      services: state.catalog.services.map(serviceRow),
-      checks: state.catalog.checks.map(checkRow),
-    },
-  });
-  const bytes = new Uint8Array(body.byteLength + 1);
-  bytes[0] = SNAPSHOT_FORMAT_VERSION;
-  bytes.set(body, 1);
-  return bytes;
+  const pieces = new PieceWriter();
+  pieces.bytes(Uint8Array.of(SNAPSHOT_FORMAT_VERSION));
+  const fields: [string, unknown][] = [];
+  if (state.restore !== null) fields.push(['restore', state.restore]);
+  fields.push(['lastAppliedIndex', state.lastAppliedIndex], ['kv', state.kv], ['sessions', {
+    index: state.sessions.index, sessions: state.sessions.sessions.map(sessionRow),
+  }], ['catalog', {
+    nodesIndex: state.catalog.nodesIndex,
+    servicesIndex: state.catalog.servicesIndex,
+    checksIndex: state.catalog.checksIndex,
+    nodes: state.catalog.nodes.map(nodeRow),
+    services: state.catalog.services.map(serviceRow),
+    checks: state.catalog.checks.map(checkRow),
+  }]);
+  pieces.bytes(mapHeader(fields.length));
+  for (const [name, value] of fields) {
+    pieces.value(name);
+    if (name === 'kv') encodeKv(pieces, state.kv);
+    else pieces.value(value);
+  }
+  return pieces.concat();
+}
+
+function encodeKv(pieces: PieceWriter, kv: KvSnapshot): void {
+  const fields: [string, unknown][] = [['index', kv.index], ['entries', kv.entries], ['tombstones', kv.tombstones],
+    ['lockDelays', kv.lockDelays], ['lockDelayIndexes', kv.lockDelayIndexes ?? []]];
+  pieces.bytes(mapHeader(fields.length));
+  for (const [name, value] of fields) {
+    pieces.value(name);
+    if (name === 'entries') pieces.deferred(kvRowsPiece(kv.entries));
+    else pieces.value(value);
+  }
+}
+
+/** The KV entries as rows [Key, Value, Flags, LockIndex, Session, CreateIndex, ModifyIndex]. */
+function kvRowsPiece(entries: readonly KvEntry[]): DeferredPiece {
+  let byteCount = arrayHeaderBytes(entries.length);
+  for (const e of entries) {
+    byteCount += 1 + stringBytes(e.Key) + bytesOrNullBytes(e.Value) + UINT64_BYTES + countBytes(e.LockIndex)
+      + stringBytes(e.Session) + countBytes(e.CreateIndex) + countBytes(e.ModifyIndex);
+  }
+  const write = (target: Uint8Array): void => {
+    const writer = new MsgpackWriter(target);
+    writer.arrayHeader(entries.length);
+    for (const e of entries) {
+      writer.arrayHeader(7);
+      writer.string(e.Key);
+      writer.bytesOrNull(e.Value);
+      writer.uint64(e.Flags);
+      writer.count(e.LockIndex);
+      writer.string(e.Session);
+      writer.count(e.CreateIndex);
+      writer.count(e.ModifyIndex);
+    }
+    writer.assertFull();
+  };
+  return { byteCount, write };
+}
+
+/** A piece of known size written straight into the snapshot's buffer. */
+interface DeferredPiece {
+  readonly byteCount: number;
+  readonly write: (target: Uint8Array) => void;
+}
+
+/** The pieces of a snapshot in order, joined at the end into one buffer of their total size. */
+class PieceWriter {
+  readonly #pieces: (Uint8Array | DeferredPiece)[] = [];
+  #byteCount = 0;
+
+  /** Appends msgpackr's encoding of `value` (a copy: msgpackr returns a view into its reused buffer). */
+  value(value: unknown): void {
+    this.bytes(copyBytes(statePackr.pack(value)));
+  }
+
+  /** Appends `bytes`, which must not change until concat(). */
+  bytes(bytes: Uint8Array): void {
+    this.#pieces.push(bytes);
+    this.#byteCount += bytes.byteLength;
+  }
+
+  /** Appends a piece that concat() writes in place. */
+  deferred(piece: DeferredPiece): void {
+    this.#pieces.push(piece);
+    this.#byteCount += piece.byteCount;
+  }
+
+  /** Every piece, in order, in one buffer. */
+  concat(): Uint8Array {
+    const joined = new Uint8Array(this.#byteCount);
+    let offset = 0;
+    for (const piece of this.#pieces) {
+      if (piece instanceof Uint8Array) {
+        joined.set(piece, offset);
+        offset += piece.byteLength;
+      } else {
+        piece.write(joined.subarray(offset, offset + piece.byteCount));
+        offset += piece.byteCount;
+      }
+    }
+    assert(offset === joined.byteLength, 'the pieces fill the snapshot exactly');
+    return joined;
+  }
+}
+
+/** A msgpack map header, the smallest form, as msgpackr writes it (variableMapSize). */
+function mapHeader(count: number): Uint8Array {
+  assert(Number.isSafeInteger(count) && count >= 0 && count <= 0xffffffff, 'a msgpack map has at most 2^32-1 entries');
+  if (count < 16) return Uint8Array.of(0x80 | count);
+  if (count < 0x10000) return Uint8Array.of(0xde, count >> 8, count & 0xff);
+  return Uint8Array.of(0xdf, count >>> 24, (count >> 16) & 0xff, (count >> 8) & 0xff, count & 0xff);
 }
 
 /** Decodes and validates a snapshot; asserts on malformed content, CorruptionError on a foreign version. */
@@ -62,15 +165,36 @@ export function decodeSnapshot(bytes: Uint8Array): StateSnapshot {
   if (version !== SNAPSHOT_FORMAT_VERSION && version !== SNAPSHOT_FORMAT_VERSION_WITHOUT_SERVICES) {
     throw new CorruptionError(`state snapshot version ${String(version)} is not ${SNAPSHOT_FORMAT_VERSION_WITHOUT_SERVICES} or ${SNAPSHOT_FORMAT_VERSION}`);
   }
-  const raw = expectObject(statePackr.unpack(bytes.subarray(1)), 'snapshot');
+  // The KV table is read field by field (decodeKv); the rest, small, by msgpackr, whose byte
+  // strings are views into `bytes` that decodeRestore copies out.
+  const reader = new MsgpackReader(bytes.subarray(1));
+  const raw = readMap(reader, 'snapshot', new Map([['kv', decodeKv]]));
+  assert(reader.isAtEnd, 'snapshot: bytes after its end');
   const lastAppliedIndex = expectCount(raw['lastAppliedIndex'], 'lastAppliedIndex');
-  const kv = decodeKv(raw['kv']);
+  assert(raw['kv'] !== undefined, 'snapshot: kv expected');
+  const kv = raw['kv'] as KvSnapshot; // decodeKv's result
   const sessions = decodeSessions(raw['sessions']);
   const catalog = decodeCatalog(raw['catalog'], version === SNAPSHOT_FORMAT_VERSION);
   for (const index of [kv.index, sessions.index, catalog.nodesIndex, catalog.servicesIndex, catalog.checksIndex]) {
     assert(index <= lastAppliedIndex, 'no table index is beyond the last applied index');
   }
   return { restore: decodeRestore(raw['restore']), lastAppliedIndex, kv, sessions, catalog };
+}
+
+/**
+ * A map with string keys, as an object: the value of a key in `readers` is read by its reader,
+ * every other value decoded by msgpackr (stateUnpackr). Own properties, so `__proto__` is a key.
+ */
+function readMap(reader: MsgpackReader, what: string, readers: ReadonlyMap<string, (reader: MsgpackReader) => unknown>): WireObject {
+  const count = reader.mapHeader(what);
+  assert(count <= reader.remainingBytes, `${what}: more fields than bytes`);
+  const fields: [string, unknown][] = [];
+  for (let i = 0; i < count; i++) {
+    const name = reader.string(`${what} field name`);
+    const read = readers.get(name);
+    fields.push([name, read === undefined ? reader.value(stateUnpackr, `${what}.${name}`) : read(reader)]);
+  }
+  return Object.fromEntries(fields) as WireObject;
 }
 
 function decodeRestore(value: unknown): StateSnapshot['restore'] {
@@ -82,23 +206,45 @@ function decodeRestore(value: unknown): StateSnapshot['restore'] {
   return { restoreId: expectString(raw['restoreId'], 'restoreId'), totalBytes, sha256: expectString(raw['sha256'], 'restore sha256'), data };
 }
 
-function decodeKv(value: unknown): KvSnapshot {
-  const raw = expectObject(value, 'kv');
+function decodeKv(reader: MsgpackReader): KvSnapshot {
+  const raw = readMap(reader, 'kv', new Map([['entries', readKvRows]]));
   const index = expectCount(raw['index'], 'kv index');
-  const entries = expectArray(raw['entries'], 'kv entries').map((item): KvEntryRow => {
-    const row = expectArray(item, 'kv row');
-    assert(row.length === 7, 'kv row has 7 fields');
-    const modifyIndex = expectCount(row[6], 'ModifyIndex');
-    assert(modifyIndex <= index, 'an entry is not newer than the KV index');
-    return [expectString(row[0], 'Key'), expectBytesOrNull(row[1], 'Value'), expectUint64(row[2], 'Flags'),
-      expectCount(row[3], 'LockIndex'), expectString(row[4], 'Session'), expectCount(row[5], 'CreateIndex'), modifyIndex];
-  });
-  assertSorted(entries.map((row) => row[0]), 'kv entries');
+  assert(Array.isArray(raw['entries']), 'kv entries: array expected');
+  const entries = raw['entries'] as KvEntry[]; // readKvRows's result
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i] as KvEntry;
+    assert(entry.ModifyIndex <= index, 'an entry is not newer than the KV index');
+    assert(i === 0 || compareKeys((entries[i - 1] as KvEntry).Key, entry.Key) < 0, 'kv entries are sorted and unique');
+  }
   const tombstones = decodePairs(raw['tombstones'], 'tombstones');
   const lockDelays = decodePairs(raw['lockDelays'], 'lockDelays');
   // Absent in snapshots written before acquires carried the index their leader checked at.
   const lockDelayIndexes = raw['lockDelayIndexes'] === undefined ? [] : decodePairs(raw['lockDelayIndexes'], 'lockDelayIndexes');
   return { index, entries, tombstones, lockDelays, lockDelayIndexes };
+}
+
+/** The KV rows, [Key, Value, Flags, LockIndex, Session, CreateIndex, ModifyIndex], as frozen entries. */
+function readKvRows(reader: MsgpackReader): KvEntry[] {
+  const count = reader.arrayHeader('kv entries');
+  assert(count <= reader.remainingBytes, 'kv entries: more rows than bytes');
+  const slab = new ByteSlab(RESTORE_VALUE_SLAB_BYTES);
+  const entries: KvEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    assert(reader.arrayHeader('kv row') === 7, 'kv row has 7 fields');
+    const key = reader.string('Key');
+    const value = reader.bytesViewOrNull('Value');
+    // The fields in #upsert's order (kv.ts), so restored and written entries share a hidden class.
+    entries.push(Object.freeze({
+      Key: key,
+      Value: value === null ? null : slab.copy(value),
+      Flags: reader.uint64('Flags'),
+      LockIndex: reader.count('LockIndex'),
+      Session: reader.string('Session'),
+      CreateIndex: reader.count('CreateIndex'),
+      ModifyIndex: reader.count('ModifyIndex'),
+    }));
+  }
+  return entries;
 }
 
 function decodePairs(value: unknown, what: string): [string, number][] {

@@ -6,7 +6,7 @@
 import { Packr } from 'msgpackr';
 import { assert } from '../lib/assert.js';
 import { compareKeys, isWellFormed } from './ordered-map.js';
-import { UINT64_MAX } from './limits.js';
+import { SLAB_VALUE_BYTES_MAX, UINT64_MAX } from './limits.js';
 
 /**
  * Plain MessagePack with every option explicit, so any version of any peer reads it:
@@ -28,6 +28,26 @@ export const statePackr = new Packr({
   mapsAsObjects: true,
   int64AsType: 'bigint',
   copyBuffers: true,
+  variableMapSize: true,
+  largeBigIntToFloat: false,
+  largeBigIntToString: false,
+  useBigIntExtension: false,
+});
+
+/**
+ * The same options for decoding, except that byte strings decode as views into the input rather
+ * than as copies: msgpackr's copy is one ArrayBuffer per value (~300 bytes of bookkeeping for a
+ * 100-byte value, 1M of them in a large KV). Whoever keeps decoded bytes copies them out first,
+ * with `copyBytes` or a ByteSlab (commands.ts, snapshot.ts), so nothing keeps the input alive.
+ */
+export const stateUnpackr = new Packr({
+  useRecords: false,
+  structuredClone: false,
+  moreTypes: false,
+  bundleStrings: false,
+  mapsAsObjects: true,
+  int64AsType: 'bigint',
+  copyBuffers: false,
   variableMapSize: true,
   largeBigIntToFloat: false,
   largeBigIntToString: false,
@@ -71,19 +91,118 @@ export function expectCount(value: unknown, what: string): number {
   return value;
 }
 
-/** Asserts a bigint in [0, 2^64-1] (Flags, cas indexes: Consul's uint64). */
+/**
+ * The one 0n every decoded zero shares. Each decoded uint64 is a BigInt heap object of its own
+ * (~24 bytes); Flags is 0 on almost every key, so sharing it saves that per key.
+ */
+const UINT64_ZERO = 0n;
+
+/** Asserts a bigint in [0, 2^64-1] (Flags, cas indexes: Consul's uint64); zero is always UINT64_ZERO. */
 export function expectUint64(value: unknown, what: string): bigint {
   assert(typeof value === 'bigint', `${what}: bigint expected`);
   assert(value >= 0n, `${what}: must not be negative`);
   assert(value <= UINT64_MAX, `${what}: must fit 64 bits`);
-  return value;
+  return value === UINT64_ZERO ? UINT64_ZERO : value;
 }
 
-/** Asserts a byte string or null, and returns a plain Uint8Array (not a Buffer) or null. */
+/** Asserts a byte string or null, and returns a copy in a buffer of its own, or null. */
 export function expectBytesOrNull(value: unknown, what: string): Uint8Array | null {
+  const view = expectBytesViewOrNull(value, what);
+  return view === null ? null : copyBytes(view);
+}
+
+/**
+ * Asserts a byte string or null, and returns a plain Uint8Array (not a Buffer) over the same
+ * memory, or null: a view into whatever was decoded, which the caller must copy out before
+ * keeping it (see stateUnpackr).
+ */
+export function expectBytesViewOrNull(value: unknown, what: string): Uint8Array | null {
   if (value === null) return null;
   assert(value instanceof Uint8Array, `${what}: bytes or null expected`);
   return toPlainBytes(value);
+}
+
+/** A copy of `bytes` in an ArrayBuffer of exactly its size. */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
+/**
+ * Copies many small byte strings into a few shared ArrayBuffers and hands out views: a view costs
+ * a typed array object, where a buffer of its own adds an ArrayBuffer, its backing store and a
+ * malloc block per value. The price: a slab stays allocated while any of its views is alive, so
+ * values overwritten later keep their slab's bytes. That waste is bounded by what the slab held
+ * when it was filled (one command's values, or `slabBytes` of a snapshot's), never more than was
+ * decoded in the first place. Values above SLAB_VALUE_BYTES_MAX get buffers of their own.
+ */
+export class ByteSlab {
+  readonly #slabBytes: number;
+  #slab: Uint8Array = new Uint8Array(0);
+  #used = 0;
+
+  /** `slabBytes`: the size of each shared buffer. */
+  constructor(slabBytes: number) {
+    assert(Number.isSafeInteger(slabBytes), 'slabBytes must be an integer');
+    assert(slabBytes >= SLAB_VALUE_BYTES_MAX, 'a slab holds at least one of the largest shared values');
+    this.#slabBytes = slabBytes;
+  }
+
+  /** A copy of `bytes` as a view into a shared buffer (or a buffer of its own if large). */
+  copy(bytes: Uint8Array): Uint8Array {
+    const length = bytes.byteLength;
+    if (length > SLAB_VALUE_BYTES_MAX) return copyBytes(bytes);
+    if (this.#used + length > this.#slab.byteLength) {
+      this.#slab = new Uint8Array(this.#slabBytes);
+      this.#used = 0;
+    }
+    const view = this.#slab.subarray(this.#used, this.#used + length);
+    view.set(bytes);
+    this.#used += length;
+    assert(view.byteLength === length, 'a slab view has the copied length');
+    return view;
+  }
+}
+
+/**
+ * Copies `values` out of whatever they view: the small ones (≤ SLAB_VALUE_BYTES_MAX) into one
+ * ArrayBuffer of exactly their total size (the values of one command: a txn's ops), the others
+ * into buffers of their own. Same order; null stays null.
+ */
+export function copyBytesTogether(values: readonly (Uint8Array | null)[]): (Uint8Array | null)[] {
+  let sharedBytes = 0;
+  for (const value of values) if (value !== null && value.byteLength <= SLAB_VALUE_BYTES_MAX) sharedBytes += value.byteLength;
+  const shared = new Uint8Array(sharedBytes);
+  let used = 0;
+  const copies = values.map((value) => {
+    if (value === null) return null;
+    if (value.byteLength > SLAB_VALUE_BYTES_MAX) return copyBytes(value);
+    const view = shared.subarray(used, used + value.byteLength);
+    view.set(value);
+    used += value.byteLength;
+    return view;
+  });
+  assert(used === sharedBytes, 'every small value was copied into the shared buffer');
+  return copies;
+}
+
+/** Scratch space for flatString: keys up to 64 KiB / 3 characters avoid an allocation. */
+const flattenScratch: Buffer = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * The same string as a flat (sequential) V8 string. msgpackr's native string extraction returns
+ * keys as slices of a larger decoded string, each 32 bytes that keep their parent alive: ~40 bytes
+ * more per stored key than a flat copy (measured on 1M keys). Only strings that are kept for long
+ * go through this (KV keys); well-formed strings round-trip exactly through UTF-8.
+ */
+export function flatString(text: string): string {
+  // Slices shorter than V8's SlicedString::kMinLength (13) are copies already.
+  if (text.length < 13) return text;
+  const bytesMax = text.length * 3;
+  if (bytesMax > flattenScratch.byteLength) return Buffer.from(text, 'utf8').toString('utf8');
+  const length = flattenScratch.write(text, 0, 'utf8');
+  return flattenScratch.toString('utf8', 0, length);
 }
 
 /** Asserts an array of well-formed strings. */
