@@ -41,6 +41,30 @@ export class MsgpackReader {
     return this.#bytes.byteLength - this.#offset;
   }
 
+  /** The type byte of the next value, not consumed; undefined at the end. */
+  peekType(): number | undefined {
+    return this.#bytes[this.#offset];
+  }
+
+  /** True when the next value is a string (of any length form). */
+  isStringNext(): boolean {
+    const type = this.peekType();
+    return type !== undefined && ((type >= 0xa0 && type <= 0xbf) || (type >= 0xd9 && type <= 0xdb));
+  }
+
+  /**
+   * True when the next value is the short ASCII string `name`, which is then consumed; false,
+   * with nothing consumed, otherwise. Compares bytes: no string is made (map field names).
+   */
+  isNext(name: string): boolean {
+    assert(name.length < 0x20, 'isNext compares fixstr names');
+    const start = this.#offset;
+    if (this.#bytes[start] !== (0xa0 | name.length) || name.length >= this.#bytes.byteLength - start) return false;
+    for (let i = 0; i < name.length; i++) if (this.#bytes[start + 1 + i] !== name.charCodeAt(i)) return false;
+    this.#offset = start + 1 + name.length;
+    return true;
+  }
+
   /** A map header: its number of key/value pairs. */
   mapHeader(what: string): number {
     const type = this.#byte(what);

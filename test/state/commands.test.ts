@@ -1,8 +1,9 @@
 import t from 'tap';
 import { AssertionError } from '../../src/lib/assert.js';
-import { COMMAND_TYPES, decodeCommand, encodeCommand } from '../../src/state/commands.js';
+import { Prng } from '../../src/lib/prng.js';
+import { COMMAND_TYPES, decodeCommand, encodeCommand, parseCommand, readTxnCommand } from '../../src/state/commands.js';
 import type { Command, NodeRegisterCommand } from '../../src/state/commands.js';
-import { statePackr } from '../../src/state/wire.js';
+import { expectObject, statePackr, stateUnpackr } from '../../src/state/wire.js';
 import { acquire, bytes, createSessionCommand, del, put, putCas, registerNode, txn } from './helpers.js';
 import type { Unstamped } from './helpers.js';
 
@@ -74,3 +75,84 @@ t.test('decoding drops unknown fields', async (t) => {
   const decoded = decodeCommand(statePackr.pack({ ...stamp(put('k')), extra: 1 }));
   t.notOk('extra' in decoded);
 });
+
+/** What the general path (msgpackr, then parseCommand) makes of `bytes`, or 'throws'. */
+function generalDecode(bytes: Uint8Array): Command | 'throws' {
+  try {
+    return parseCommand(expectObject(stateUnpackr.unpack(bytes), 'command'));
+  } catch {
+    return 'throws';
+  }
+}
+
+function fastDecode(bytes: Uint8Array): Command | 'throws' {
+  try {
+    return decodeCommand(bytes);
+  } catch {
+    return 'throws';
+  }
+}
+
+/** True when readTxnCommand decodes `bytes` itself (it asserts on a bad field, declines other shapes). */
+function takesFieldPath(bytes: Uint8Array): boolean {
+  try {
+    return readTxnCommand(bytes) !== null;
+  } catch {
+    return false;
+  }
+}
+
+function randomTxnOp(prng: Prng): Record<string, unknown> {
+  return {
+    verb: prng.pick(['set', 'cas', 'get', 'delete-tree', 'lock', 'bogus']),
+    key: prng.pick(['', 'k', 'bench/key/000123', 'a/\u00e9/\u{1f600}', 'x'.repeat(300)]),
+    value: prng.chance(0.2) ? null : new Uint8Array(prng.pick([0, 1, 100, 5000])).fill(prng.nextInt(256)),
+    flags: prng.pick([0n, 1n, 2n ** 53n + 1n, SEMAPHORE_FLAG, 2n ** 64n - 1n]),
+    index: prng.pick([0n, 7n, 2n ** 63n]),
+    session: prng.chance(0.5) ? '' : 'a1b2c3d4-0000-4000-8000-000000000000',
+  };
+}
+
+/** One way to spoil a txn on the wire, or none. */
+function perturbed(prng: Prng, command: Record<string, unknown>): Record<string, unknown> {
+  const ops = command['ops'] as Record<string, unknown>[];
+  const op = ops[0] as Record<string, unknown>;
+  switch (prng.nextInt(12)) {
+    case 0: return { ...command, ops: [{ ...op, flags: 5 }, ...ops.slice(1)] };
+    case 1: return { ...command, ops: [{ ...op, key: 5 }, ...ops.slice(1)] };
+    case 2: return { ...command, ops: [{ ...op, value: 'text' }, ...ops.slice(1)] };
+    case 3: { const { session: _, ...rest } = op; return { ...command, ops: [rest, ...ops.slice(1)] }; }
+    case 4: return { ...command, ops: [{ ...op, extra: 1 }, ...ops.slice(1)] };
+    case 5: return { ...command, extra: 'x' };
+    case 6: return { nowMs: command['nowMs'], type: 'txn', ops }; // type not first
+    case 7: return { ...command, ops: [] };
+    case 8: return { ...command, ops: Array.from({ length: 129 }, () => op) };
+    case 9: return { ...command, nowMs: -1 };
+    case 10: return { ...command, ops: [{ session: op['session'], verb: op['verb'], key: op['key'], value: op['value'], flags: op['flags'], index: op['index'] }] };
+    default: return command;
+  }
+}
+
+t.test('txns read field by field decode exactly as the general path, or fail where it fails', async (t) => {
+  const prng = new Prng(61n);
+  let fast = 0;
+  let mismatches = 0;
+  for (let i = 0; i < 1500; i++) {
+    const command: Record<string, unknown> = { type: 'txn', nowMs: prng.pick([0, 1_700_000_000_123]), ops: Array.from({ length: prng.pick([1, 2, 15, 16, 64, 128]) }, () => randomTxnOp(prng)) };
+    if (prng.chance(0.3)) command['checkedIndex'] = prng.nextInt(1_000_000);
+    const bytes = Uint8Array.from(statePackr.pack(prng.chance(0.4) ? perturbed(prng, command) : command));
+    if (takesFieldPath(bytes)) fast++;
+    const general = generalDecode(bytes);
+    if (JSON.stringify(fastDecode(bytes), bigintJson) !== JSON.stringify(general, bigintJson)) mismatches++;
+  }
+  t.equal(mismatches, 0, 'the same command, or both refuse');
+  t.ok(fast > 800, `${fast} of 1500 took the field-by-field path`);
+  const canonical = encodeCommand(stamp(txn([{ verb: 'set', key: 'k', value: bytes('v') }])));
+  t.not(readTxnCommand(canonical), null, 'encodeCommand\'s txns take it');
+});
+
+function bigintJson(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Uint8Array) return `bytes:${Buffer.from(value).toString('hex')}`;
+  return value;
+}
