@@ -127,11 +127,19 @@ t.test('check-quorum: followers that heard from a leader ignore vote requests (d
   t.equal(cluster.takeInFlight().filter((m) => m.type === 'RequestVoteResponse').length, 0, 'no vote sent');
 });
 
-/** Ticks after a's last heartbeat until b or c leads, a being gone; b's ticker runs `phase` (0 or 1) ahead of c's. */
-function failoverTicks(seed: bigint, hint: boolean, phase: number): number {
+/**
+ * Ticks after a's last heartbeat until b or c leads, a being gone; b's ticker runs `phase` (0 or
+ * 1) ahead of c's. With `bAhead`, b has an entry c lacks, so only b can win.
+ */
+function failoverTicks(seed: bigint, hint: boolean, phase: number, bAhead = false): number {
   const cluster = new TestCluster(['a', 'b', 'c'], {}, seed);
   cluster.elect('a');
   cluster.tickAll(3); // heartbeats: both followers heard from a just now
+  if (bAhead) {
+    cluster.cutOneWay('a', 'c');
+    cluster.propose('a', 'only-b-has-it');
+    cluster.stabilize();
+  }
   cluster.isolate('a');
   if (hint) {
     cluster.core('b').leaderConnectionLost('a');
@@ -150,8 +158,10 @@ t.test('a leader whose connection closed is replaced one election timeout after 
   const plain: number[] = [];
   for (let seed = 1n; seed <= 60n; seed++) {
     for (const phase of [0, 1]) {
-      hinted.push(failoverTicks(seed, true, phase));
-      plain.push(failoverTicks(seed, false, phase));
+      for (const bAhead of [false, true]) {
+        hinted.push(failoverTicks(seed, true, phase, bAhead));
+        plain.push(failoverTicks(seed, false, phase, bAhead));
+      }
     }
   }
   t.ok(hinted.every((ticks) => ticks >= 10), `never before the election timeout, which the lease and the disruption guard assume (min ${Math.min(...hinted)})`);
