@@ -47,8 +47,13 @@ for (const bug of runs('zombie') ? [null, 'read-without-leader-check'] as const 
 for (const bug of runs('vote') ? [null, 'vote-not-persisted'] as const : []) {
   t.test(`crash-restart vote, ${bug ?? 'no bug'}: ${bug === null ? 'one leader per term' : 'two leaders in a term (caught)'}`, { timeout: 300_000 }, async (t) => {
     // Staging needs the cut-off server exactly one term behind; a fresh cluster retries it.
-    let outcome = { samples: [] as RaftSample[], notes: [] as string[], staged: false };
-    for (let attempt = 1; attempt <= 5 && !outcome.staged; attempt++) {
+    let outcome: { samples: RaftSample[]; notes: string[]; staged: boolean; bLedInATerm?: boolean } = { samples: [], notes: [], staged: false };
+    // With the bug, a staged run exercises it only if B then campaigned in A's term: sometimes B
+    // first learns that term from C's answer and campaigns in the next (both servers then agree,
+    // no bug shows; seen in about one staged run in four). Such a run is retried like an
+    // unstaged one; the verdict is on the first run that exercised the forgotten vote.
+    const exercised = (): boolean => outcome.staged && (bug === null || outcome.bLedInATerm === true);
+    for (let attempt = 1; attempt <= 6 && !exercised(); attempt++) {
       const fc = await FaultCluster.create({
         servers: 3,
         serverConfig: { s3: { raft_election_timeout: '4s' } },
@@ -61,16 +66,19 @@ for (const bug of runs('vote') ? [null, 'vote-not-persisted'] as const : []) {
       }
       for (const note of outcome.notes) t.comment(`attempt ${attempt}: ${note}`);
     }
-    const { samples, staged } = outcome;
+    const samples = outcome.samples;
+    const staged = exercised();
     const leaders = checkLeaders(samples);
     figures[`vote-${bug ?? 'none'}`] = { staged, conflicts: leaders.conflicts, samples: samples.length };
     if (!staged) {
       // The stage depends on timing a loaded machine may not give; the deterministic simulation
       // proves the same control every run (test/sim/positive-controls.test.ts).
-      await t.test('the staged scenario', { skip: `could not stage it in 5 fresh clusters on this machine (${samples.length} samples)` }, async () => undefined);
+      await t.test('the staged scenario', { skip: `could not stage it in 6 fresh clusters on this machine (${samples.length} samples)` }, async () => undefined);
       return;
     }
     t.ok(staged, 'the scenario was staged (the cut-off server exactly one term behind)');
+    const led = new Set(samples.filter((sample) => sample.role === 'leader').map((sample) => `${sample.node}@${sample.term}`));
+    t.comment(`leaders seen (server@term): ${[...led].join(', ')}`);
     if (bug === null) t.same(leaders.conflicts, [], 'at most one leader per term');
     else t.ok(leaders.conflicts.length > 0, `the leader check caught: ${leaders.conflicts.join('; ')}`);
   });

@@ -248,18 +248,18 @@ export function distribution(values: readonly number[]): Distribution {
 
 /**
  * vote-not-persisted's stage (engineered: a random schedule hits it too rarely). Servers A, B and
- * C, where C has a long election timeout so it never campaigns itself:
- * 1. the cluster forms; then A↔B is cut both ways and C→B one way: B hears nobody, so its term
- *    stays put while its pre-votes still reach C;
- * 2. A becomes leader in a new term T with C's vote (if A led already, it is killed and
- *    restarted to force the election);
+ * C, where C (the third server) has a long election timeout so it rarely campaigns itself:
+ * 1. the cluster forms under leader B (one of the other two; if C leads, the run is not staged);
+ *    then A↔B is cut both ways and C→B one way: B hears nobody, so its term stays put while its
+ *    pre-votes still reach C;
+ * 2. A becomes leader in a new term T with C's vote;
  * 3. A→C is cut, C is killed (-9) and restarted, and C→B healed.
  * A C that remembers its vote for A refuses B's pre-vote in T (B then moves to T+1: no harm); a
  * C that forgot it (CONCLAVE_TEST_BUG=vote-not-persisted) grants B's pre-vote and vote in T —
  * two leaders in one term, which checkLeaders reports from the /v1/debug/raft samples.
  */
-export async function voteScenario(fc: FaultCluster, options: { sampleEveryMs?: number; holdMs?: number } = {}): Promise<{ samples: RaftSample[]; notes: string[]; staged: boolean }> {
-  const [a, b, c] = fc.names as [string, string, string];
+export async function voteScenario(fc: FaultCluster, options: { sampleEveryMs?: number; holdMs?: number } = {}): Promise<{ samples: RaftSample[]; notes: string[]; staged: boolean; bLedInATerm?: boolean }> {
+  const [s1, s2, c] = fc.names as [string, string, string];
   const samples: RaftSample[] = [];
   const notes: string[] = [];
   const t0 = performance.now();
@@ -284,19 +284,20 @@ export async function voteScenario(fc: FaultCluster, options: { sampleEveryMs?: 
     const first = await fc.settle(90_000);
     await delay(1000); // every log catches up
     const startTerm = (await fc.raft(first))?.term ?? 0;
+    if (first === c) {
+      notes.push('C led first: not staged');
+      return { samples, notes, staged: false };
+    }
+    // The first leader is B: cut off, it stays in its term while A wins the next one. (Killing
+    // the first leader to force an election closed its connections, and C, told its leader's
+    // connection closed, campaigned as soon as its guard allowed and split the vote with A.)
+    const b = first;
+    const a = first === s1 ? s2 : s1;
     fc.proxy.setPair(a, b, { kind: 'blackhole' });
     fc.proxy.setLink(c, b, { kind: 'blackhole' });
     // A's messages to C arrive late, so A's first entry of the new term can be held back before
     // C sees it (else C's log would be ahead of B's and refuse B for that reason alone).
     fc.proxy.setLink(a, c, { kind: 'delay', ms: 600, jitterMs: 0 });
-    if (first === c) {
-      notes.push('C led first: not staged');
-      return { samples, notes, staged: false };
-    }
-    if (first === a) {
-      await fc.cluster.kill(a, 'SIGKILL');
-      fc.cluster.start(a);
-    }
     let term = 0;
     try {
       await waitFor(`${a} to lead in a term above ${startTerm}`, async () => {
@@ -337,7 +338,9 @@ export async function voteScenario(fc: FaultCluster, options: { sampleEveryMs?: 
     })();
     await delay(500); // the sampler sees the new leader's followers too
     notes.push(newLeader === null ? `neither ${b} nor ${c} led within the hold` : `${newLeader} led next`);
-    return { samples, notes, staged: bTerm === term - 1 && logsEven && newLeader === b };
+    const bLedIn = newLeader === b ? ((await fc.raft(b, 500))?.term ?? null) : null;
+    if (bLedIn !== null) notes.push(`${b} led in term ${bLedIn} (${a}'s term ${term})`);
+    return { samples, notes, staged: bTerm === term - 1 && logsEven && newLeader === b, bLedInATerm: bLedIn === term };
   } finally {
     stop.done = true;
     await sampler;
