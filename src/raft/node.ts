@@ -92,7 +92,7 @@ export class RaftNode {
   readonly #log: Logger;
   #inbox: Message[] = [];
   /** Peers whose connection to us closed since the last turn (a hint; see leaderConnectionLost). */
-  #connectionsLost: ServerId[] = [];
+  readonly #connectionsLost = new Set<ServerId>();
   #pendingTicks = 0;
   #turnScheduled = false;
   #turnRunning = false;
@@ -365,8 +365,8 @@ export class RaftNode {
 
   /** Stepped after the messages that arrived before it, so a last heartbeat cannot undo it. */
   #peerConnectionLost(id: ServerId): void {
-    if (this.#closed || this.#core.leaderId !== id || this.#connectionsLost.length >= INBOX_MESSAGES_MAX) return;
-    this.#connectionsLost.push(id);
+    if (this.#closed || this.#core.leaderId !== id) return;
+    this.#connectionsLost.add(id);
     this.#schedule();
   }
 
@@ -405,7 +405,7 @@ export class RaftNode {
       this.#turnRunning = false;
       for (const waiter of this.#idleWaiters.splice(0)) waiter();
     }
-    if (this.#inbox.length > 0 || this.#pendingTicks > 0 || this.#connectionsLost.length > 0) this.#schedule();
+    if (this.#inbox.length > 0 || this.#pendingTicks > 0 || this.#connectionsLost.size > 0) this.#schedule();
   }
 
   #stepInbox(): void {
@@ -418,7 +418,8 @@ export class RaftNode {
       }
       core.step(message);
     }
-    if (this.#connectionsLost.length > 0) for (const id of this.#connectionsLost.splice(0)) core.leaderConnectionLost(id);
+    for (const id of this.#connectionsLost) core.leaderConnectionLost(id);
+    this.#connectionsLost.clear();
     for (; this.#pendingTicks > 0; this.#pendingTicks--) core.tick();
   }
 

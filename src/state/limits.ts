@@ -65,6 +65,12 @@ export const SERVICE_PORT_MAX = 65_535;
 /** A uint64 (Flags, cas indexes): Consul's wire type. */
 export const UINT64_MAX = (1n << 64n) - 1n;
 
+/**
+ * The one 0n every decoded zero shares (wire.ts, msgpack-reader.ts). Each decoded uint64 is a
+ * BigInt heap object of its own (~24 bytes); Flags is 0 on almost every key.
+ */
+export const UINT64_ZERO = 0n;
+
 /** A restored snapshot is held in memory (staged, then decoded): bounded well below the heap. */
 export const RESTORE_BYTES_MAX = 512 * 1024 * 1024;
 

@@ -12,10 +12,8 @@
 import type { Packr } from 'msgpackr';
 import { AssertionError, assert } from '../lib/assert.js';
 import { isWellFormed } from './ordered-map.js';
-import { UINT64_MAX } from './limits.js';
+import { UINT64_MAX, UINT64_ZERO } from './limits.js';
 
-/** The shared zero (see wire.ts): every decoded uint64 0 is this one BigInt. */
-const UINT64_ZERO = 0n;
 
 /** A read position in `bytes`; every read moves past what it read. */
 export class MsgpackReader {

@@ -6,7 +6,7 @@
 import { Packr } from 'msgpackr';
 import { assert } from '../lib/assert.js';
 import { compareKeys, isWellFormed } from './ordered-map.js';
-import { SLAB_VALUE_BYTES_MAX, UINT64_MAX } from './limits.js';
+import { SLAB_VALUE_BYTES_MAX, UINT64_MAX, UINT64_ZERO } from './limits.js';
 
 /**
  * Plain MessagePack with every option explicit, so any version of any peer reads it:
@@ -90,12 +90,6 @@ export function expectCount(value: unknown, what: string): number {
   assert(value >= 0, `${what}: must not be negative`);
   return value;
 }
-
-/**
- * The one 0n every decoded zero shares. Each decoded uint64 is a BigInt heap object of its own
- * (~24 bytes); Flags is 0 on almost every key, so sharing it saves that per key.
- */
-const UINT64_ZERO = 0n;
 
 /** Asserts a bigint in [0, 2^64-1] (Flags, cas indexes: Consul's uint64); zero is always UINT64_ZERO. */
 export function expectUint64(value: unknown, what: string): bigint {

@@ -99,7 +99,10 @@ export class RaftCore {
   #electionElapsed = 0;
   #heartbeatElapsed = 0;
   #randomizedElectionTimeout = 0;
-  /** The election timeout was shortened by leaderConnectionLost(); the leader's next message undoes it. */
+  /**
+   * Set by leaderConnectionLost(): the election timeout is shortened, and a pre-candidate repeats
+   * its pre-vote every HINT_STAGGER_TICKS. A leader's message or a real candidacy clears it.
+   */
   #leaderLostHint = false;
   #leadTransferee: ServerId | null = null;
   /** Set once this term's leader has sent TimeoutNow: a transferee may win without waiting out leases. */
@@ -278,11 +281,12 @@ export class RaftCore {
    * A hint from the host: the connection on which `id` sends us Raft messages closed (a killed
    * process closes its sockets at once). If `id` is our leader, campaign as soon as the
    * disruption guard allows, one election timeout after we last heard from it, instead of a
-   * random time up to twice that; survivors are staggered by rank so they do not split the vote. Safety does not depend on the hint being true: the earliest campaign is
-   * still a full election timeout after the last heartbeat (what voters and the leader lease
-   * assume), and a live leader's next heartbeat restores a random timeout. A pre-candidate with
-   * the hint repeats its pre-vote every HINT_STAGGER_TICKS until a leader or a real candidacy
-   * (with a random timeout again) ends it.
+   * random time up to twice that; survivors are staggered by rank so they do not split the vote.
+   * Safety does not depend on the hint being true: the earliest campaign is still a full
+   * election timeout after the last heartbeat (what voters and the leader lease assume), and a
+   * live leader's next heartbeat restores a random timeout. A pre-candidate with the hint repeats
+   * its pre-vote every HINT_STAGGER_TICKS until a leader or a real candidacy (with a random
+   * timeout again) ends it.
    */
   leaderConnectionLost(id: ServerId): void {
     if (this.#role !== 'follower' || this.#leaderId !== id || !this.isPromotable()) return;
