@@ -9,11 +9,13 @@
  * 2^64-1 survives exactly and error texts print the client's exact digits.
  */
 import { BadRequestError } from '../lib/errors.js';
-import { assert, assertNever } from '../lib/assert.js';
+import { AssertionError, assert, assertNever } from '../lib/assert.js';
 import { COMMAND_BYTES_MAX, KV_VALUE_BYTES_MAX, LOCK_DELAY_MS_MAX, SERVICE_PORT_MAX, SESSION_TTL_NS_MAX, TXN_OPS_COUNT_MAX, RESTORE_BYTES_MAX, RESTORE_CHUNK_BYTES_MAX } from './limits.js';
 import { MsgpackReader } from './msgpack-reader.js';
+import { MsgpackWriter, UINT64_BYTES, bytesOrNullBytes, countBytes, encodedString, mapHeaderBytes, stringBytes } from './msgpack-writer.js';
 import type { WireObject } from './wire.js';
 import {
+  ByteSlab,
   copyBytes,
   copyBytesTogether,
   expectArray,
@@ -371,11 +373,74 @@ export const COMMAND_TYPES = Object.keys(COMMAND_PARSERS) as CommandType[];
  */
 export function encodeCommand(command: Command): Uint8Array {
   const checked = parseCommand(command as unknown as WireObject);
-  const bytes = statePackr.pack(checked);
-  assert(bytes.byteLength <= COMMAND_BYTES_MAX, `command of ${bytes.byteLength} bytes exceeds COMMAND_BYTES_MAX`);
   // A copy: msgpackr returns a view into its shared output buffer.
-  return new Uint8Array(bytes);
+  const bytes = checked.type === 'kv-set' ? writeKvSetCommand(checked) : new Uint8Array(statePackr.pack(checked));
+  if (bytes.byteLength > COMMAND_BYTES_MAX) throw new AssertionError(`command of ${bytes.byteLength} bytes exceeds COMMAND_BYTES_MAX`);
+  return bytes;
 }
+
+/**
+ * Where encoded kv-sets live: a fresh ArrayBuffer per command cost more than writing it. An
+ * encoded command lives as long as its entry in the in-memory Raft log (until a snapshot compacts
+ * it), and entries are compacted in order, so a slab is freed soon after its last command.
+ */
+const commandSlab = new ByteSlab(64 * 1024);
+
+/**
+ * A kv-set (every `PUT /v1/kv/<key>`) written field by field, byte for byte what msgpackr writes
+ * for the parsed command (commands.test.ts compares them): msgpackr's general encoder plus the
+ * copy out of its shared buffer were ~8 % of a busy single server's CPU.
+ */
+function writeKvSetCommand(command: KvSetCommand): Uint8Array {
+  const { verb, checkedIndex } = command;
+  const fieldCount = checkedIndex === undefined ? 6 : 7;
+  const verbName = KV_SET_NAMES[verb.kind];
+  const verbBytes = (verb.kind === 'set' ? 0 : verb.kind === 'cas' ? KV_SET_NAMES.index.byteLength + UINT64_BYTES : KV_SET_NAMES.session.byteLength + stringBytes(verb.session));
+  const byteCount = mapHeaderBytes(fieldCount) + KV_SET_HEAD.byteLength + countBytes(command.nowMs)
+    + KV_SET_NAMES.key.byteLength + stringBytes(command.key)
+    + KV_SET_NAMES.value.byteLength + bytesOrNullBytes(command.value)
+    + KV_SET_NAMES.flags.byteLength + UINT64_BYTES
+    + KV_SET_NAMES.verb.byteLength + 1 + KV_SET_NAMES.kind.byteLength + verbName.byteLength + verbBytes
+    + (checkedIndex === undefined ? 0 : KV_SET_NAMES.checkedIndex.byteLength + countBytes(checkedIndex));
+  // Refused before allocating (a key or value far over the limits is a bug in the proposer).
+  if (byteCount > COMMAND_BYTES_MAX) throw new AssertionError(`command of ${byteCount} bytes exceeds COMMAND_BYTES_MAX`);
+  const bytes = commandSlab.allocate(byteCount);
+  const writer = new MsgpackWriter(bytes);
+  writer.mapHeader(fieldCount);
+  writer.encoded(KV_SET_HEAD);
+  writer.count(command.nowMs);
+  writer.encoded(KV_SET_NAMES.key);
+  writer.string(command.key);
+  writer.encoded(KV_SET_NAMES.value);
+  writer.bytesOrNull(command.value);
+  writer.encoded(KV_SET_NAMES.flags);
+  writer.uint64(command.flags);
+  writer.encoded(KV_SET_NAMES.verb);
+  writer.mapHeader(verb.kind === 'set' ? 1 : 2);
+  writer.encoded(KV_SET_NAMES.kind);
+  writer.encoded(verbName);
+  if (verb.kind === 'cas') {
+    writer.encoded(KV_SET_NAMES.index);
+    writer.uint64(verb.index);
+  } else if (verb.kind !== 'set') {
+    writer.encoded(KV_SET_NAMES.session);
+    writer.string(verb.session);
+  }
+  if (checkedIndex !== undefined) {
+    writer.encoded(KV_SET_NAMES.checkedIndex);
+    writer.count(checkedIndex);
+  }
+  writer.assertFull();
+  return bytes;
+}
+
+/** The constant strings of a kv-set, encoded once. */
+const KV_SET_NAMES = Object.fromEntries(
+  ['key', 'value', 'flags', 'verb', 'kind', 'set', 'cas', 'acquire', 'release', 'index', 'session', 'checkedIndex'].map((name) => [name, encodedString(name)]),
+) as Readonly<Record<'key' | 'value' | 'flags' | 'verb' | 'kind' | 'index' | 'session' | 'checkedIndex' | KvSetVerb['kind'], Uint8Array>>;
+
+/** `type`, `kv-set`, `nowMs`: the first field and the name of the second. */
+const KV_SET_HEAD = Uint8Array.from([...encodedString('type'), ...encodedString('kv-set'), ...encodedString('nowMs')]);
 
 /**
  * Decodes a command that arrived from another agent (a forwarded write), before it is proposed.
@@ -399,39 +464,86 @@ export function decodeUntrustedCommand(bytes: Uint8Array): Command {
 export function decodeCommand(bytes: Uint8Array): Command {
   assert(bytes.byteLength > 0, 'empty command');
   assert(bytes.byteLength <= COMMAND_BYTES_MAX, 'command exceeds COMMAND_BYTES_MAX');
-  return readTxnCommand(bytes) ?? detachCommand(parseCommand(expectObject(stateUnpackr.unpack(bytes), 'command')));
+  return readCommandFieldByField(bytes) ?? detachCommand(parseCommand(expectObject(stateUnpackr.unpack(bytes), 'command')));
 }
 
 /**
- * A txn command read field by field (MsgpackReader), or null when `bytes` is anything but a txn
- * exactly as encodeCommand writes it: a map of type, nowMs, ops and maybe checkedIndex, in that
- * order, each op a map of verb, key, value, flags, index and session, in that order. Txns carry
- * most KV writes (a restart replays thousands of them): msgpackr, parseTxnOp and detachCommand
- * made three objects, nine strings and a slice per op, ~1 µs. Every field gets parseTxnOp's check
- * under the same name; a declined command takes the general path, which decides as before.
- * Exported for the tests that hold it to that path.
+ * A txn or kv-set command read field by field (MsgpackReader), or null when `bytes` is anything
+ * but one of them exactly as encodeCommand writes it: a map whose fields come in the order the
+ * parser builds them (type first, checkedIndex last and only when present). These two carry
+ * every KV write (a restart replays thousands of them): msgpackr, the parser and detachCommand
+ * made several objects, strings and slices per command (~1 µs per txn op; ~9 % of a busy single
+ * server's CPU for kv-set). Every field gets its parser's check under the same name; a declined
+ * command takes the general path, which decides as before. Exported for the tests that hold it
+ * to that path.
  */
-export function readTxnCommand(bytes: Uint8Array): TxnCommand | null {
+export function readCommandFieldByField(bytes: Uint8Array): TxnCommand | KvSetCommand | null {
   const reader = new MsgpackReader(bytes);
   const fieldCount = reader.peekType();
-  if (fieldCount !== 0x83 && fieldCount !== 0x84) return null; // a fixmap of 3 or 4 fields
+  if (fieldCount === undefined || fieldCount < 0x83 || fieldCount > 0x87) return null; // a fixmap of 3 to 7 fields
   reader.mapHeader('command');
-  if (!reader.isNext('type') || !reader.isNext('txn') || !reader.isNext('nowMs')) return null;
+  if (!reader.isNext('type')) return null;
+  if (reader.isNext('txn')) return fieldCount <= 0x84 ? readTxnFields(reader, fieldCount === 0x84) : null;
+  if (reader.isNext('kv-set')) return fieldCount >= 0x86 ? readKvSetFields(reader, fieldCount === 0x87) : null;
+  return null;
+}
+
+/** The fields of a txn after its type: nowMs, ops and maybe checkedIndex. */
+function readTxnFields(reader: MsgpackReader, hasCheckedIndex: boolean): TxnCommand | null {
+  if (!reader.isNext('nowMs')) return null;
   const nowMs = reader.count('nowMs');
   if (!reader.isNext('ops')) return null;
   const ops = readTxnOps(reader);
   if (ops === null) return null;
-  let checkedIndex: number | undefined;
-  if (fieldCount === 0x84) {
-    if (!reader.isNext('checkedIndex')) return null;
-    checkedIndex = reader.count('checkedIndex');
-  }
-  if (!reader.isAtEnd) return null;
+  const checkedIndex = hasCheckedIndex ? readCheckedIndex(reader) : undefined;
+  if (checkedIndex === null || !reader.isAtEnd) return null;
   const values = copyBytesTogether(ops.map((op) => op.value));
   const detached = ops.map((op, i): TxnKvOp => ({
     verb: op.verb, key: op.key, value: values[i] ?? null, flags: op.flags, index: op.index, session: op.session,
   }));
   return checkedIndex === undefined ? { type: 'txn', nowMs, ops: detached } : { type: 'txn', nowMs, ops: detached, checkedIndex };
+}
+
+/** The fields of a kv-set after its type: nowMs, key, value, flags, verb and maybe checkedIndex (parseKvSet's checks). */
+function readKvSetFields(reader: MsgpackReader, hasCheckedIndex: boolean): KvSetCommand | null {
+  if (!reader.isNext('nowMs')) return null;
+  const nowMs = reader.count('nowMs');
+  if (!reader.isNext('key')) return null;
+  const key = reader.string('key');
+  if (key.length === 0) throw new AssertionError('key must not be empty');
+  if (!reader.isNext('value')) return null;
+  const value = kvValue(reader.bytesViewOrNull('value'), 'value');
+  if (!reader.isNext('flags')) return null;
+  const flags = reader.uint64('flags');
+  if (!reader.isNext('verb')) return null;
+  const verb = readKvSetVerb(reader);
+  if (verb === null) return null;
+  const checkedIndex = hasCheckedIndex ? readCheckedIndex(reader) : undefined;
+  if (checkedIndex === null || !reader.isAtEnd) return null;
+  const kept = value === null ? null : copyBytes(value);
+  return checkedIndex === undefined
+    ? { type: 'kv-set', nowMs, key, value: kept, flags, verb }
+    : { type: 'kv-set', nowMs, key, value: kept, flags, verb, checkedIndex };
+}
+
+/** A kv-set's verb map ({kind} or {kind, index|session}), or null to decline any other shape. */
+function readKvSetVerb(reader: MsgpackReader): KvSetVerb | null {
+  const fieldCount = reader.peekType();
+  if (fieldCount !== 0x81 && fieldCount !== 0x82) return null;
+  reader.mapHeader('verb');
+  if (!reader.isNext('kind')) return null;
+  if (reader.isNext('set')) return fieldCount === 0x81 ? { kind: 'set' } : null;
+  if (fieldCount !== 0x82) return null;
+  if (reader.isNext('cas')) return reader.isNext('index') ? { kind: 'cas', index: reader.uint64('cas index') } : null;
+  for (const kind of ['acquire', 'release'] as const) {
+    if (reader.isNext(kind)) return reader.isNext('session') ? { kind, session: reader.string('session') } : null;
+  }
+  return null;
+}
+
+/** The trailing checkedIndex field, or null to decline. */
+function readCheckedIndex(reader: MsgpackReader): number | null {
+  return reader.isNext('checkedIndex') ? reader.count('checkedIndex') : null;
 }
 
 /** The ops of a txn (values still views into the command's bytes), or null to decline. */

@@ -68,7 +68,7 @@ export class MsgpackReader {
     const type = this.#byte(what);
     if (type >= 0x80 && type <= 0x8f) return type & 0x0f;
     if (type === 0xde) return this.#uint(2, what);
-    assert(type === 0xdf, `${what}: map expected`);
+    if (type !== 0xdf) refuse(`${what}: map expected`);
     return this.#uint(4, what);
   }
 
@@ -77,7 +77,7 @@ export class MsgpackReader {
     const type = this.#byte(what);
     if (type >= 0x90 && type <= 0x9f) return type & 0x0f;
     if (type === 0xdc) return this.#uint(2, what);
-    assert(type === 0xdd, `${what}: array expected`);
+    if (type !== 0xdd) refuse(`${what}: array expected`);
     return this.#uint(4, what);
   }
 
@@ -89,13 +89,13 @@ export class MsgpackReader {
     else if (type === 0xd9) length = this.#uint(1, what);
     else if (type === 0xda) length = this.#uint(2, what);
     else {
-      assert(type === 0xdb, `${what}: string expected`);
+      if (type !== 0xdb) refuse(`${what}: string expected`);
       length = this.#uint(4, what);
     }
     if (length === 0) return '';
     const start = this.#advance(length, what);
     const text = this.#buffer.toString('utf8', start, start + length);
-    assert(isWellFormed(text), `${what}: lone surrogate`);
+    if (!isWellFormed(text)) refuse(`${what}: lone surrogate`);
     return text;
   }
 
@@ -107,7 +107,7 @@ export class MsgpackReader {
     if (type === 0xc4) length = this.#uint(1, what);
     else if (type === 0xc5) length = this.#uint(2, what);
     else {
-      assert(type === 0xc6, `${what}: bytes or null expected`);
+      if (type !== 0xc6) refuse(`${what}: bytes or null expected`);
       length = this.#uint(4, what);
     }
     const start = this.#advance(length, what);
@@ -130,23 +130,23 @@ export class MsgpackReader {
     else if (type === 0xd2) value = this.#view.getInt32(this.#advance(4, what));
     else if (type === 0xca) value = this.#view.getFloat32(this.#advance(4, what));
     else {
-      assert(type === 0xcb, `${what}: number expected`);
+      if (type !== 0xcb) refuse(`${what}: number expected`);
       value = this.#view.getFloat64(this.#advance(8, what));
     }
-    assert(Number.isSafeInteger(value), `${what}: safe integer expected`);
-    assert(value >= 0, `${what}: must not be negative`);
+    if (!Number.isSafeInteger(value)) refuse(`${what}: safe integer expected`);
+    if (value < 0) refuse(`${what}: must not be negative`);
     return value;
   }
 
   /** A uint64 (expectUint64): msgpackr decodes only the 64-bit forms as BigInts. Zero is shared. */
   uint64(what: string): bigint {
     const type = this.#byte(what);
-    assert(type === 0xcf || type === 0xd3, `${what}: bigint expected`);
+    if (type !== 0xcf && type !== 0xd3) refuse(`${what}: bigint expected`);
     const start = this.#advance(8, what);
     if (this.#view.getUint32(start) === 0 && this.#view.getUint32(start + 4) === 0) return UINT64_ZERO;
     const value = type === 0xcf ? this.#view.getBigUint64(start) : this.#view.getBigInt64(start);
-    assert(value >= 0n, `${what}: must not be negative`);
-    assert(value <= UINT64_MAX, `${what}: must fit 64 bits`);
+    if (value < 0n) refuse(`${what}: must not be negative`);
+    if (value > UINT64_MAX) refuse(`${what}: must fit 64 bits`);
     return value;
   }
 
@@ -211,8 +211,13 @@ export class MsgpackReader {
   /** Moves past `byteCount` bytes and returns where they start; asserts they are there. */
   #advance(byteCount: number, what: string): number {
     const start = this.#offset;
-    assert(byteCount <= this.#bytes.byteLength - start, `${what}: truncated`);
+    if (byteCount > this.#bytes.byteLength - start) refuse(`${what}: truncated`);
     this.#offset = start + byteCount;
     return start;
   }
+}
+
+/** Throws the AssertionError of a failed read, its message built only then (reads are per field). */
+function refuse(message: string): never {
+  throw new AssertionError(message);
 }

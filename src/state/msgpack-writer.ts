@@ -10,8 +10,15 @@ import { UINT64_MAX } from './limits.js';
 
 /** Bytes of a msgpack str header + UTF-8 for `text` (lone surrogates count as U+FFFD, as written). */
 export function stringBytes(text: string): number {
+  if (text.length < 0x20 && isAscii(text)) return 1 + text.length;
   const length = Buffer.byteLength(text, 'utf8');
   return lengthHeaderBytes(length, 0x20) + length;
+}
+
+/** True when every character of `text` is ASCII: its UTF-8 is one byte per character. */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+  return true;
 }
 
 /** Bytes of a bin (or nil for null). */
@@ -36,11 +43,25 @@ export function arrayHeaderBytes(count: number): number {
   return count < 0x10000 ? 3 : 5;
 }
 
+/** Bytes of a map header for `count` key/value pairs (statePackr's variableMapSize forms). */
+export function mapHeaderBytes(count: number): number {
+  return arrayHeaderBytes(count);
+}
+
 /** A str/bin header: fix form below `fixLimit` (0x20 for str, none for bin), then 8, 16, 32-bit lengths. */
 function lengthHeaderBytes(length: number, fixLimit: number): number {
   if (length < fixLimit) return 1;
   if (length < 0x100) return 2;
   return length < 0x10000 ? 3 : 5;
+}
+
+/** `text` as a msgpack string, for constant field names written with `encoded`. */
+export function encodedString(text: string): Uint8Array {
+  const bytes = new Uint8Array(stringBytes(text));
+  const writer = new MsgpackWriter(bytes);
+  writer.string(text);
+  writer.assertFull();
+  return bytes;
 }
 
 /** A write position in a buffer that must end up exactly full. */
@@ -70,8 +91,28 @@ export class MsgpackWriter {
     else this.#uint32(0xdd, count);
   }
 
+  /** Bytes that are msgpack already: constant field names, encoded once (`encodedString`). */
+  encoded(bytes: Uint8Array): void {
+    this.#bytes.set(bytes, this.#reserve(bytes.byteLength));
+  }
+
+  /** A map header for `count` key/value pairs. */
+  mapHeader(count: number): void {
+    assert(Number.isSafeInteger(count) && count >= 0 && count <= 0xffffffff, 'a map has at most 2^32-1 pairs');
+    if (count < 16) this.#byte(0x80 | count);
+    else if (count < 0x10000) this.#uint16(0xde, count);
+    else this.#uint32(0xdf, count);
+  }
+
   /** A string, UTF-8. */
   string(text: string): void {
+    if (text.length < 0x20 && isAscii(text)) {
+      // A short ASCII string (keys, session ids' parts, names): byte by byte, without Buffer.write's call overhead.
+      this.#byte(0xa0 | text.length);
+      const start = this.#reserve(text.length);
+      for (let i = 0; i < text.length; i++) this.#bytes[start + i] = text.charCodeAt(i);
+      return;
+    }
     const length = Buffer.byteLength(text, 'utf8');
     if (length < 0x20) this.#byte(0xa0 | length);
     else if (length < 0x100) this.#uint8(0xd9, length);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { AssertionError } from '../../src/lib/assert.js';
 import { Prng } from '../../src/lib/prng.js';
-import { COMMAND_TYPES, decodeCommand, encodeCommand, parseCommand, readTxnCommand } from '../../src/state/commands.js';
+import { COMMAND_TYPES, decodeCommand, encodeCommand, parseCommand, readCommandFieldByField } from '../../src/state/commands.js';
 import type { Command, NodeRegisterCommand } from '../../src/state/commands.js';
 import { expectObject, statePackr, stateUnpackr } from '../../src/state/wire.js';
 import { acquire, bytes, createSessionCommand, del, put, putCas, registerNode, txn } from './helpers.js';
@@ -93,10 +93,10 @@ function fastDecode(bytes: Uint8Array): Command | 'throws' {
   }
 }
 
-/** True when readTxnCommand decodes `bytes` itself (it asserts on a bad field, declines other shapes). */
+/** True when readCommandFieldByField decodes `bytes` itself (it asserts on a bad field, declines other shapes). */
 function takesFieldPath(bytes: Uint8Array): boolean {
   try {
-    return readTxnCommand(bytes) !== null;
+    return readCommandFieldByField(bytes) !== null;
   } catch {
     return false;
   }
@@ -148,7 +148,74 @@ t.test('txns read field by field decode exactly as the general path, or fail whe
   t.equal(mismatches, 0, 'the same command, or both refuse');
   t.ok(fast > 800, `${fast} of 1500 took the field-by-field path`);
   const canonical = encodeCommand(stamp(txn([{ verb: 'set', key: 'k', value: bytes('v') }])));
-  t.not(readTxnCommand(canonical), null, 'encodeCommand\'s txns take it');
+  t.not(readCommandFieldByField(canonical), null, 'encodeCommand\'s txns take it');
+});
+
+function randomKvSet(prng: Prng): Record<string, unknown> {
+  const session = prng.chance(0.5) ? '' : 'a1b2c3d4-0000-4000-8000-000000000000';
+  const verb = prng.pick([
+    { kind: 'set' }, { kind: 'cas', index: prng.pick([0n, 7n, 2n ** 63n, 2n ** 64n - 1n]) }, { kind: 'acquire', session }, { kind: 'release', session },
+  ]);
+  const command: Record<string, unknown> = {
+    type: 'kv-set',
+    nowMs: prng.pick([0, 127, 128, 65_536, 1_700_000_000_123]),
+    key: prng.pick(['k', 'bench/key/000123', 'a/\u00e9/\u{1f600}', 'x'.repeat(300)]),
+    value: prng.chance(0.2) ? null : new Uint8Array(prng.pick([0, 1, 100, 255, 256, 70_000])).fill(prng.nextInt(256)),
+    flags: prng.pick([0n, 1n, 2n ** 53n + 1n, SEMAPHORE_FLAG, 2n ** 64n - 1n]),
+    verb,
+  };
+  if (prng.chance(0.3)) command['checkedIndex'] = prng.pick([0, 200, 2 ** 40]);
+  return command;
+}
+
+/** One way to spoil a kv-set on the wire, or none. */
+function perturbedKvSet(prng: Prng, command: Record<string, unknown>): Record<string, unknown> {
+  const verb = command['verb'] as Record<string, unknown>;
+  switch (prng.nextInt(14)) {
+    case 0: return { ...command, flags: 5 };
+    case 1: return { ...command, key: '' };
+    case 2: return { ...command, value: 'text' };
+    case 3: { const { flags: _, ...rest } = command; return rest; }
+    case 4: return { ...command, verb: { ...verb, extra: 1 } };
+    case 5: return { ...command, extra: 'x' };
+    case 6: return { nowMs: command['nowMs'], ...command }; // nowMs first
+    case 7: return { ...command, verb: { kind: 'bogus' } };
+    case 8: return { ...command, verb: { kind: 'cas' } };
+    case 9: return { ...command, nowMs: -1 };
+    case 10: return { ...command, verb: { session: 's', kind: 'acquire' } };
+    case 11: return { ...command, key: 'a\ud800' };
+    case 12: return { ...command, value: new Uint8Array(512 * 1024 + 1) };
+    default: return command;
+  }
+}
+
+t.test('kv-sets read field by field decode exactly as the general path, or fail where it fails', async (t) => {
+  const prng = new Prng(67n);
+  let fast = 0;
+  let mismatches = 0;
+  for (let i = 0; i < 2000; i++) {
+    const command = randomKvSet(prng);
+    const bytes = Uint8Array.from(statePackr.pack(prng.chance(0.5) ? perturbedKvSet(prng, command) : command));
+    if (takesFieldPath(bytes)) fast++;
+    const general = generalDecode(bytes);
+    if (JSON.stringify(fastDecode(bytes), bigintJson) !== JSON.stringify(general, bigintJson)) mismatches++;
+  }
+  t.equal(mismatches, 0, 'the same command, or both refuse');
+  t.ok(fast > 1000, `${fast} of 2000 took the field-by-field path`);
+});
+
+t.test('kv-sets are written byte for byte as msgpackr packs the parsed command', async (t) => {
+  const prng = new Prng(71n);
+  let mismatches = 0;
+  for (let i = 0; i < 2000; i++) {
+    const command = parseCommand(randomKvSet(prng));
+    const ours = encodeCommand(command);
+    if (Buffer.compare(ours, statePackr.pack(command)) !== 0) mismatches++;
+    if (JSON.stringify(decodeCommand(ours), bigintJson) !== JSON.stringify(command, bigintJson)) mismatches++;
+    if (readCommandFieldByField(ours) === null) mismatches++;
+  }
+  t.equal(mismatches, 0);
+  t.throws(() => encodeCommand(stamp({ ...put('k'), key: 'x'.repeat(1100 * 1024) } as Unstamped)), AssertionError, 'over COMMAND_BYTES_MAX');
 });
 
 function bigintJson(_key: string, value: unknown): unknown {

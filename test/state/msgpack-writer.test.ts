@@ -2,7 +2,7 @@ import t from 'tap';
 import { AssertionError } from '../../src/lib/assert.js';
 import { Prng } from '../../src/lib/prng.js';
 import {
-  MsgpackWriter, UINT64_BYTES, arrayHeaderBytes, bytesOrNullBytes, countBytes, stringBytes,
+  MsgpackWriter, UINT64_BYTES, arrayHeaderBytes, bytesOrNullBytes, countBytes, mapHeaderBytes, stringBytes,
 } from '../../src/state/msgpack-writer.js';
 import { statePackr } from '../../src/state/wire.js';
 
@@ -35,6 +35,13 @@ t.test('every field form is byte for byte what msgpackr writes, at each size bou
       const items = new Array<number>(count).fill(0);
       const header = written(arrayHeaderBytes(count), (w) => w.arrayHeader(count));
       if (!sameAsMsgpackr(Buffer.concat([header, new Uint8Array(count)]), items)) mismatches.push(`array of ${count}`);
+    }
+    if (count <= 70_000) {
+      // Keys k0..k(n-1), each value 0: the header, then each pair as msgpackr writes it.
+      const object = Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, 0]));
+      const header = written(mapHeaderBytes(count), (w) => w.mapHeader(count));
+      const pairs = Object.keys(object).map((key) => written(stringBytes(key) + 1, (w) => { w.string(key); w.count(0); }));
+      if (!sameAsMsgpackr(Buffer.concat([header, ...pairs]), object)) mismatches.push(`map of ${count}`);
     }
   }
   for (const flags of [0n, 1n, 2n ** 53n + 1n, 2n ** 63n - 1n, 2n ** 63n, 16210313421097356768n, 2n ** 64n - 1n]) {
