@@ -393,15 +393,25 @@ export interface BlockingOptions {
   readonly waitMs: number;
   /** Client disconnect: stop waiting and return the current data. */
   readonly signal: AbortSignal;
+  /**
+   * Run `ensureConsistent` before every read (`?consistent`: Consul's consistentRead on each
+   * wake-up), not only before the first (default mode; Consul's leader checks nothing again).
+   */
+  readonly confirmEveryRun: boolean;
 }
 
 /**
  * consul-api.md §3 (Consul's `blockingQuery`). No index, or 0, answers at once. Otherwise: make
- * sure the read may be served (`ensureConsistent`: for `?consistent`, a leadership check on
- * every wake-up), read, return if the index moved past `minIndex`, else wait for a change in the
- * query's scope until `waitMs` plus a jitter in [0, waitMs/16) runs out; then return the current
- * data. A woken waiter reads again, so a change that leaves the index where it was (a tombstone
- * reap, a snapshot restore) goes back to waiting.
+ * sure the read may be served (`ensureConsistent`), read, return if the index moved past
+ * `minIndex`, else wait for a change in the query's scope until `waitMs` plus a jitter in
+ * [0, waitMs/16) runs out; then return the current data. A woken waiter reads again, so a change
+ * that leaves the index where it was (a tombstone reap, a snapshot restore) goes back to waiting.
+ *
+ * Only `?consistent` confirms again on every wake-up (`confirmEveryRun`). Without it a later read
+ * is still linearizable: the first confirmation came after the request arrived, and the state
+ * only moves forward through committed entries, so every state a wake-up reads existed at some
+ * moment between the request and the answer. On a follower this saves a read-index round trip
+ * to the leader per wake-up (the Swarm workload's watchers).
  *
  * Errors of `ensureConsistent` (no leader, not ready) and of the watch index (too many blocking
  * queries: 429) propagate.
@@ -426,8 +436,8 @@ export async function runBlockingQuery<Q extends Query>(
   else options.signal.addEventListener('abort', onAbort, { once: true });
   try {
     const scope = queryScope(query);
-    for (;;) {
-      await ensureConsistent();
+    for (let run = 0; ; run++) {
+      if (run === 0 || options.confirmEveryRun) await ensureConsistent();
       const read = runQuery(fsm, query);
       if (read.index > options.minIndex || timeout.signal.aborted) return read;
       await fsm.waitForChange(scope, options.minIndex, timeout.signal);

@@ -652,8 +652,8 @@ export class ServerAgent implements AgentApi {
     return this.#applyLocal(command);
   }
 
-  async #runQuery<Q extends Query>(query: Q, options: Pick<QueryOptions, 'minIndex' | 'waitMs' | 'signal'>, ensureConsistent: () => Promise<void>, confirmedByLeader = false): Promise<{ value: QueryValue<Q>; meta: QueryMeta }> {
-    const result = await runBlockingQuery(this.fsm, query, { minIndex: options.minIndex, waitMs: options.waitMs, signal: options.signal }, ensureConsistent, Math.random);
+  async #runQuery<Q extends Query>(query: Q, options: Pick<QueryOptions, 'consistency' | 'minIndex' | 'waitMs' | 'signal'>, ensureConsistent: () => Promise<void>, confirmedByLeader = false): Promise<{ value: QueryValue<Q>; meta: QueryMeta }> {
+    const result = await runBlockingQuery(this.fsm, query, { minIndex: options.minIndex, waitMs: options.waitMs, signal: options.signal, confirmEveryRun: options.consistency === 'consistent' }, ensureConsistent, Math.random);
     // A read the leader confirmed is as fresh as the leader's own: Consul reports LastContact 0.
     const isLeader = confirmedByLeader || this.#node.role === 'leader';
     const lastContact = this.#node.lastContactMs;

@@ -180,30 +180,37 @@ t.test('too many blocking queries: 429, not an unbounded queue', async (t) => {
   t.equal((await first).statusCode, 200);
 });
 
-t.test('runBlockingQuery: ?consistent is confirmed on every wake-up; its failure propagates', async (t) => {
+t.test('runBlockingQuery: ?consistent is confirmed on every wake-up, default mode once; failure propagates', async (t) => {
   const f = await setup(t);
   await f.request(put('k', 'v'));
   const fsm = f.agent.fsm;
   let checks = 0;
   const ensure = async () => void checks++;
   const signal = new AbortController().signal;
-  const minIndex = fsm.readKey('k').index;
-  const pending = runBlockingQuery(fsm, { kind: 'kv-get', key: 'k' }, { minIndex, waitMs: 600_000, signal }, ensure, () => 0);
-  await waitForWaiters(f.agent, 1);
-  t.equal(checks, 1);
-  await f.request(put('k', 'w'));
-  const read = await pending;
-  t.ok(read.index > minIndex);
-  t.equal(checks, 2, 'checked again after waking');
-  const failing = runBlockingQuery(fsm, { kind: 'kv-get', key: 'k' }, { minIndex: 0, waitMs: 1, signal },
+  for (const [confirmEveryRun, expected] of [[true, 2], [false, 1]] as const) {
+    checks = 0;
+    const minIndex = fsm.readKey('k').index;
+    const pending = runBlockingQuery(fsm, { kind: 'kv-get', key: 'k' }, { minIndex, waitMs: 600_000, signal, confirmEveryRun }, ensure, () => 0);
+    await waitForWaiters(f.agent, 1);
+    t.equal(checks, 1, 'checked before the first read');
+    await f.request(put('k', `w${expected}`));
+    const read = await pending;
+    t.ok(read.index > minIndex);
+    t.equal(checks, expected, confirmEveryRun ? 'checked again after waking' : 'not checked again after waking');
+  }
+  const failing = runBlockingQuery(fsm, { kind: 'kv-get', key: 'k' }, { minIndex: 0, waitMs: 1, signal, confirmEveryRun: false },
     async () => { throw new NoLeaderError(); }, () => 0);
   await t.rejects(failing, { message: 'No cluster leader' });
+  const blockingFailing = runBlockingQuery(fsm, { kind: 'kv-get', key: 'k' }, { minIndex: 1, waitMs: 1, signal, confirmEveryRun: false },
+    async () => { throw new NoLeaderError(); }, () => 0);
+  await t.rejects(blockingFailing, { message: 'No cluster leader' }, 'a blocking query is confirmed before its first read too');
+  const current = fsm.readKey('k').index;
   const aborted = new AbortController();
   aborted.abort();
   const early = await runBlockingQuery(fsm, { kind: 'kv-get', key: 'k' },
-    { minIndex: read.index, waitMs: 600_000, signal: aborted.signal }, ensure, () => 0);
-  t.equal(early.index, read.index, 'an aborted request answers with the current data');
-  const txn = await runBlockingQuery(fsm, { kind: 'txn-read', ops: [] }, { minIndex: 1_000_000, waitMs: 600_000, signal }, ensure, () => 0);
+    { minIndex: current, waitMs: 600_000, signal: aborted.signal, confirmEveryRun: true }, ensure, () => 0);
+  t.equal(early.index, current, 'an aborted request answers with the current data');
+  const txn = await runBlockingQuery(fsm, { kind: 'txn-read', ops: [] }, { minIndex: 1_000_000, waitMs: 600_000, signal, confirmEveryRun: true }, ensure, () => 0);
   t.same(txn.value, { results: [], errors: null }, 'a read-only txn never blocks');
 });
 

@@ -126,7 +126,7 @@ export class LocalAgent implements AgentApi {
   }
 
   async query<Q extends Query>(query: Q, options: QueryOptions): Promise<{ value: QueryValue<Q>; meta: QueryMeta }> {
-    const read = await runBlockingQuery(this.fsm, query, options, NO_CONSISTENCY_STEP, Math.random);
+    const read = await runBlockingQuery(this.fsm, query, { ...options, confirmEveryRun: options.consistency === 'consistent' }, NO_CONSISTENCY_STEP, Math.random);
     return { value: read.value, meta: { index: read.index, knownLeader: true, lastContactMs: 0 } };
   }
 
