@@ -51,7 +51,7 @@ export interface RaftNodeOptions {
 export const INBOX_MESSAGES_MAX = 16384;
 /** Proposals waiting to be applied; beyond this new ones are refused as overloaded. */
 export const PENDING_PROPOSALS_MAX = 65536;
-/** Ticks applied at once after the process was paused: enough to expire leases and elect. */
+/** Ticks applied at once when the timer fired late (event-loop lag, not a pause). */
 const CATCH_UP_TICKS_MAX = 64;
 
 /** Why a proposal or read failed, and whether a write may still take effect. */
@@ -94,6 +94,13 @@ export class RaftNode {
   /** Peers whose connection to us closed since the last turn (a hint; see leaderConnectionLost). */
   readonly #connectionsLost = new Set<ServerId>();
   #pendingTicks = 0;
+  /** Ticks this process was paused for, counted for the lease only (RaftCore.skipTicks). */
+  #skippedTicks = 0;
+  /**
+   * A timer this many ticks late means the process was paused, not merely busy: half an election
+   * timeout (event-loop lag under load stays far below; a 1M-key snapshot is ~15 ticks).
+   */
+  readonly #pauseTicks: number;
   #turnScheduled = false;
   #turnRunning = false;
   #closed = false;
@@ -121,6 +128,7 @@ export class RaftNode {
       debug: (fields, message) => options.logger.debug(fields, message),
     });
     this.#lastSnapshotIndex = initial.snapshot?.meta.index ?? 0;
+    this.#pauseTicks = Math.max(2, Math.floor(options.raft.electionTimeoutTicks / 2));
     options.transport.onMessage((message) => this.#receive(message));
     options.transport.onPeerConnectionLost?.((id) => this.#peerConnectionLost(id));
   }
@@ -343,7 +351,7 @@ export class RaftNode {
     // core's view of time is behind: after a pause the timer fires before the HTTP request is
     // read, moves #lastTickAt to now, and only the next turn counts the ticks. Found by the
     // zombie-leader test (test/faults/bug-lease-after-pause.test.ts).
-    if (this.#pendingTicks > 0 || !this.#core.isLeaseValid()) return false;
+    if (this.#pendingTicks > 0 || this.#skippedTicks > 0 || !this.#core.isLeaseValid()) return false;
     return performance.now() - this.#lastTickAt < this.#options.tickMs * 1.5;
   }
 
@@ -351,7 +359,14 @@ export class RaftNode {
     const now = performance.now();
     const owed = Math.floor((now - this.#lastTickAt) / this.#options.tickMs);
     if (owed <= 0) return;
-    this.#pendingTicks += Math.min(owed, CATCH_UP_TICKS_MAX);
+    if (owed > this.#pauseTicks) {
+      // This process was paused (see RaftCore.skipTicks): the time counts for the lease, then
+      // one tick, so the election timers go on from where they stood.
+      this.#skippedTicks += owed - 1;
+      this.#pendingTicks += 1;
+    } else {
+      this.#pendingTicks += Math.min(owed, CATCH_UP_TICKS_MAX);
+    }
     this.#lastTickAt += owed * this.#options.tickMs;
     this.#schedule();
   }
@@ -420,6 +435,8 @@ export class RaftNode {
     }
     for (const id of this.#connectionsLost) core.leaderConnectionLost(id);
     this.#connectionsLost.clear();
+    if (this.#skippedTicks > 0) core.skipTicks(this.#skippedTicks);
+    this.#skippedTicks = 0;
     for (; this.#pendingTicks > 0; this.#pendingTicks--) core.tick();
   }
 

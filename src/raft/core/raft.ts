@@ -221,6 +221,22 @@ export class RaftCore {
   // ---------------------------------------------------------------------------------------
   // Input
 
+  /**
+   * Counts `count` ticks that passed while this server could not run (a pause: a synchronous
+   * snapshot of a large state, SIGSTOP, a long GC) for the leader lease only, which must run out
+   * in real time (the zombie-leader case). The timers that act on silence — election timeout,
+   * check-quorum, heartbeats — do not advance: a server that was not listening has no evidence
+   * that the others went quiet. Counting its own pause as their silence made a follower campaign
+   * the moment it resumed, and a leader step down when a second check-quorum fell inside the same
+   * batch of ticks, with no message stepped in between: at 1M keys every snapshot (all servers at
+   * the same index, ~1.5 s each) cost a leader change. Electing later is always safe: the lease
+   * and the voters' disruption guard assume no earlier.
+   */
+  skipTicks(count: number): void {
+    assert(Number.isSafeInteger(count) && count >= 0, 'skipTicks: a non-negative integer');
+    this.#ticks += count;
+  }
+
   /** Advances logical time by one tick. */
   tick(): void {
     this.#ticks++;

@@ -381,6 +381,35 @@ t.test('lease reads: served at once while a quorum answered recently, never by a
   t.equal((cluster.readStates.get('a') ?? []).length, 1, 'an expired lease does not answer');
 });
 
+t.test('skipped ticks (a pause) run the lease out, but neither the election timeout nor check-quorum', async (t) => {
+  const cluster = new TestCluster(['a', 'b', 'c']);
+  const leader = cluster.elect('a');
+  cluster.tickAll(2);
+  t.ok(leader.isLeaseValid(), 'the lease holds');
+  const term = leader.term;
+  // Every server was paused for 2.5 election timeouts (a snapshot of a large state at the same
+  // index on all of them), and none has stepped a message since.
+  cluster.isolate('a');
+  cluster.isolate('b');
+  for (const id of ['a', 'b', 'c']) cluster.core(id).skipTicks(25);
+  t.notOk(leader.isLeaseValid(), 'the pause counts for the lease: it ran out');
+  cluster.tick('a', 1);
+  cluster.tick('b', 1);
+  cluster.tick('c', 1);
+  t.equal(leader.role, 'leader', 'no check-quorum fired inside the pause');
+  t.equal(cluster.core('b').role, 'follower', 'b did not campaign on resuming');
+  t.equal(cluster.core('c').role, 'follower', 'nor did c');
+  cluster.heal();
+  cluster.tickAll(2);
+  t.equal(leader.role, 'leader');
+  t.equal(leader.term, term, 'the same leader in the same term');
+  t.ok(leader.isLeaseValid(), 'a heartbeat round after the pause restores the lease');
+  // The control: the same time as ticks is silence, and b campaigns.
+  cluster.isolate('b');
+  cluster.tick('b', 25);
+  t.not(cluster.core('b').role, 'follower', 'counted as ticks, the same time makes b campaign');
+});
+
 t.test('lease reads are off without check-quorum (configuration refuses the combination)', async (t) => {
   t.throws(() => makeRaftConfig({ id: 'a', checkQuorum: false, leaseReads: true }), /check-quorum/);
 });
