@@ -71,6 +71,6 @@ t.test("an agent whose LevelDB CURRENT names a missing manifest says which file 
   t.match(current, /^MANIFEST-\d{6}\n$/);
   writeFileSync(join(logDirectory, 'CURRENT'), current.replace(/\d\n$/, (digit) => `${(Number(digit[0]) + 5) % 10}\n`));
   const run = await runConclave(agentArgs(dataDir));
-  t.not(run.code, 0, 'exits non-zero');
-  t.match(run.stderr, /==> Error: Database failed to open: .*raft\/log\/MANIFEST-\d{6}: No such file or directory/);
+  t.equal(run.code, 2, 'the corruption exit status');
+  t.match(run.stderr, /==> Error: refusing to start: raft log: LevelDB's CURRENT in .* names a manifest that does not exist: .*raft\/log\/MANIFEST-\d{6}: No such file or directory/);
 });

@@ -149,10 +149,23 @@ async function writeDurably(path: string, content: string, directory: string): P
   await syncDirectory(directory);
 }
 
-/** LevelDB's own corruption reports (code LEVEL_CORRUPTION) as CorruptionError; others unchanged. */
+/** LevelDB's open error for a manifest file that CURRENT names and that does not exist. */
+const MISSING_MANIFEST = /\/MANIFEST-\d+: No such file or directory/;
+
+/**
+ * LevelDB's own corruption reports (code LEVEL_CORRUPTION), and a manifest that CURRENT names but
+ * that is missing, as CorruptionError; others unchanged.
+ */
 export function asCorruptionError(error: unknown, logDirectory: string): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   const causeCode = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  const causeMessage = String((error as { cause?: { message?: unknown } } | null)?.cause?.message ?? '');
+  if (causeCode === 'LEVEL_IO_ERROR' && MISSING_MANIFEST.test(causeMessage)) {
+    // CURRENT names the manifest to read; a manifest that is not there is a damaged CURRENT (a
+    // flipped bit in its digits: test/faults/bitflip.test.ts) or a lost file, never a passing
+    // I/O condition, so it is refused as corruption (exit status 2), not retried.
+    return new CorruptionError(`raft log: LevelDB's CURRENT in ${logDirectory} names a manifest that does not exist: ${causeMessage}`, { cause: error });
+  }
   if (code !== 'LEVEL_CORRUPTION' && causeCode !== 'LEVEL_CORRUPTION') return error;
   const detail = code === 'LEVEL_CORRUPTION' ? (error as Error).message : String((error as { cause: Error }).cause.message);
   return new CorruptionError(`raft log: LevelDB reports corruption in ${logDirectory}: ${detail}`, { cause: error });
