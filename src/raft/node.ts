@@ -351,7 +351,7 @@ export class RaftNode {
     // core's view of time is behind: after a pause the timer fires before the HTTP request is
     // read, moves #lastTickAt to now, and only the next turn counts the ticks. Found by the
     // zombie-leader test (test/faults/bug-lease-after-pause.test.ts).
-    if (this.#pendingTicks > 0 || this.#skippedTicks > 0 || !this.#core.isLeaseValid()) return false;
+    if (this.#pendingTicks > 0 || !this.#core.isLeaseValid()) return false;
     return performance.now() - this.#lastTickAt < this.#options.tickMs * 1.5;
   }
 
@@ -361,7 +361,8 @@ export class RaftNode {
     if (owed <= 0) return;
     if (owed > this.#pauseTicks) {
       // This process was paused (see RaftCore.skipTicks): the time counts for the lease, then
-      // one tick, so the election timers go on from where they stood.
+      // one tick, so the election timers go on from where they stood. That tick keeps
+      // #pendingTicks above 0 until the turn, which is what #leaseUsable checks.
       this.#skippedTicks += owed - 1;
       this.#pendingTicks += 1;
     } else {

@@ -373,8 +373,9 @@ export const COMMAND_TYPES = Object.keys(COMMAND_PARSERS) as CommandType[];
  */
 export function encodeCommand(command: Command): Uint8Array {
   const checked = parseCommand(command as unknown as WireObject);
+  if (checked.type === 'kv-set') return writeKvSetCommand(checked);
   // A copy: msgpackr returns a view into its shared output buffer.
-  const bytes = checked.type === 'kv-set' ? writeKvSetCommand(checked) : new Uint8Array(statePackr.pack(checked));
+  const bytes = new Uint8Array(statePackr.pack(checked));
   if (bytes.byteLength > COMMAND_BYTES_MAX) throw new AssertionError(`command of ${bytes.byteLength} bytes exceeds COMMAND_BYTES_MAX`);
   return bytes;
 }
@@ -483,20 +484,24 @@ export function readCommandFieldByField(bytes: Uint8Array): TxnCommand | KvSetCo
   if (fieldCount === undefined || fieldCount < 0x83 || fieldCount > 0x87) return null; // a fixmap of 3 to 7 fields
   reader.mapHeader('command');
   if (!reader.isNext('type')) return null;
-  if (reader.isNext('txn')) return fieldCount <= 0x84 ? readTxnFields(reader, fieldCount === 0x84) : null;
-  if (reader.isNext('kv-set')) return fieldCount >= 0x86 ? readKvSetFields(reader, fieldCount === 0x87) : null;
-  return null;
+  const isTxn = reader.isNext('txn');
+  if (!isTxn && !reader.isNext('kv-set')) return null;
+  // txn: type, nowMs, ops; kv-set: type, nowMs, key, value, flags, verb; either may end with checkedIndex.
+  const fields = fieldCount & 0x0f;
+  const required = isTxn ? 3 : 6;
+  if ((fields !== required && fields !== required + 1) || !reader.isNext('nowMs')) return null;
+  const hasCheckedIndex = fields === required + 1;
+  const nowMs = reader.count('nowMs');
+  return isTxn ? readTxnFields(reader, nowMs, hasCheckedIndex) : readKvSetFields(reader, nowMs, hasCheckedIndex);
 }
 
-/** The fields of a txn after its type: nowMs, ops and maybe checkedIndex. */
-function readTxnFields(reader: MsgpackReader, hasCheckedIndex: boolean): TxnCommand | null {
-  if (!reader.isNext('nowMs')) return null;
-  const nowMs = reader.count('nowMs');
+/** The fields of a txn after its nowMs: ops and maybe checkedIndex. */
+function readTxnFields(reader: MsgpackReader, nowMs: number, hasCheckedIndex: boolean): TxnCommand | null {
   if (!reader.isNext('ops')) return null;
   const ops = readTxnOps(reader);
   if (ops === null) return null;
-  const checkedIndex = hasCheckedIndex ? readCheckedIndex(reader) : undefined;
-  if (checkedIndex === null || !reader.isAtEnd) return null;
+  const checkedIndex = readCommandEnd(reader, hasCheckedIndex);
+  if (checkedIndex === null) return null;
   const values = copyBytesTogether(ops.map((op) => op.value));
   const detached = ops.map((op, i): TxnKvOp => ({
     verb: op.verb, key: op.key, value: values[i] ?? null, flags: op.flags, index: op.index, session: op.session,
@@ -504,10 +509,8 @@ function readTxnFields(reader: MsgpackReader, hasCheckedIndex: boolean): TxnComm
   return checkedIndex === undefined ? { type: 'txn', nowMs, ops: detached } : { type: 'txn', nowMs, ops: detached, checkedIndex };
 }
 
-/** The fields of a kv-set after its type: nowMs, key, value, flags, verb and maybe checkedIndex (parseKvSet's checks). */
-function readKvSetFields(reader: MsgpackReader, hasCheckedIndex: boolean): KvSetCommand | null {
-  if (!reader.isNext('nowMs')) return null;
-  const nowMs = reader.count('nowMs');
+/** The fields of a kv-set after its nowMs: key, value, flags, verb and maybe checkedIndex (parseKvSet's checks). */
+function readKvSetFields(reader: MsgpackReader, nowMs: number, hasCheckedIndex: boolean): KvSetCommand | null {
   if (!reader.isNext('key')) return null;
   const key = reader.string('key');
   if (key.length === 0) throw new AssertionError('key must not be empty');
@@ -518,8 +521,8 @@ function readKvSetFields(reader: MsgpackReader, hasCheckedIndex: boolean): KvSet
   if (!reader.isNext('verb')) return null;
   const verb = readKvSetVerb(reader);
   if (verb === null) return null;
-  const checkedIndex = hasCheckedIndex ? readCheckedIndex(reader) : undefined;
-  if (checkedIndex === null || !reader.isAtEnd) return null;
+  const checkedIndex = readCommandEnd(reader, hasCheckedIndex);
+  if (checkedIndex === null) return null;
   const kept = value === null ? null : copyBytes(value);
   return checkedIndex === undefined
     ? { type: 'kv-set', nowMs, key, value: kept, flags, verb }
@@ -541,9 +544,17 @@ function readKvSetVerb(reader: MsgpackReader): KvSetVerb | null {
   return null;
 }
 
-/** The trailing checkedIndex field, or null to decline. */
-function readCheckedIndex(reader: MsgpackReader): number | null {
-  return reader.isNext('checkedIndex') ? reader.count('checkedIndex') : null;
+/**
+ * The end of a command: its checkedIndex (undefined when it has none), or null to decline a
+ * missing checkedIndex or bytes left over.
+ */
+function readCommandEnd(reader: MsgpackReader, hasCheckedIndex: boolean): number | undefined | null {
+  let checkedIndex: number | undefined;
+  if (hasCheckedIndex) {
+    if (!reader.isNext('checkedIndex')) return null;
+    checkedIndex = reader.count('checkedIndex');
+  }
+  return reader.isAtEnd ? checkedIndex : null;
 }
 
 /** The ops of a txn (values still views into the command's bytes), or null to decline. */

@@ -10,7 +10,7 @@
  * else: a snapshot that does not decode is corruption or a bug (STYLE §5).
  */
 import type { Packr } from 'msgpackr';
-import { AssertionError, assert } from '../lib/assert.js';
+import { AssertionError, assert, refuse } from '../lib/assert.js';
 import { isWellFormed } from './ordered-map.js';
 import { UINT64_MAX, UINT64_ZERO } from './limits.js';
 
@@ -215,9 +215,4 @@ export class MsgpackReader {
     this.#offset = start + byteCount;
     return start;
   }
-}
-
-/** Throws the AssertionError of a failed read, its message built only then (reads are per field). */
-function refuse(message: string): never {
-  throw new AssertionError(message);
 }

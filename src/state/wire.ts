@@ -4,7 +4,7 @@
  * corruption or a bug, so the checks assert (STYLE §5: assert after decoding).
  */
 import { Packr } from 'msgpackr';
-import { AssertionError, assert } from '../lib/assert.js';
+import { assert, refuse } from '../lib/assert.js';
 import { compareKeys, isWellFormed } from './ordered-map.js';
 import { SLAB_VALUE_BYTES_MAX, UINT64_MAX, UINT64_ZERO } from './limits.js';
 
@@ -57,15 +57,9 @@ export const stateUnpackr = new Packr({
 /** A decoded msgpack map. */
 export type WireObject = Readonly<Record<string, unknown>>;
 
-/**
- * Throws the AssertionError of a failed field check. The checks below run for every field of
- * every command applied, so they build their message only when they fail: an eager template
- * (`${what}: ...`) was a string per field, and expectOneOf's `allowed.join` ~2 % of a busy
- * single server's CPU.
- */
-function refuse(message: string): never {
-  throw new AssertionError(message);
-}
+// The checks below run for every field of every command applied, so they build their message
+// only when they fail (refuse): an eager template was a string per field, and expectOneOf's
+// `allowed.join` ~2 % of a busy single server's CPU.
 
 /** Asserts a plain object (a msgpack map) and returns it. */
 export function expectObject(value: unknown, what: string): WireObject {

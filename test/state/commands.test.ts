@@ -133,18 +133,29 @@ function perturbed(prng: Prng, command: Record<string, unknown>): Record<string,
   }
 }
 
-t.test('txns read field by field decode exactly as the general path, or fail where it fails', async (t) => {
-  const prng = new Prng(61n);
+/**
+ * Packs `count` wire objects from `next` and decodes each both ways: how many took the
+ * field-by-field path, and how many decoded differently from the general path (or refused where
+ * it did not).
+ */
+function compareWithGeneralPath(count: number, next: () => Record<string, unknown>): { fast: number; mismatches: number } {
   let fast = 0;
   let mismatches = 0;
-  for (let i = 0; i < 1500; i++) {
+  for (let i = 0; i < count; i++) {
+    const bytes = Uint8Array.from(statePackr.pack(next()));
+    if (takesFieldPath(bytes)) fast++;
+    if (JSON.stringify(fastDecode(bytes), bigintJson) !== JSON.stringify(generalDecode(bytes), bigintJson)) mismatches++;
+  }
+  return { fast, mismatches };
+}
+
+t.test('txns read field by field decode exactly as the general path, or fail where it fails', async (t) => {
+  const prng = new Prng(61n);
+  const { fast, mismatches } = compareWithGeneralPath(1500, () => {
     const command: Record<string, unknown> = { type: 'txn', nowMs: prng.pick([0, 1_700_000_000_123]), ops: Array.from({ length: prng.pick([1, 2, 15, 16, 64, 128]) }, () => randomTxnOp(prng)) };
     if (prng.chance(0.3)) command['checkedIndex'] = prng.nextInt(1_000_000);
-    const bytes = Uint8Array.from(statePackr.pack(prng.chance(0.4) ? perturbed(prng, command) : command));
-    if (takesFieldPath(bytes)) fast++;
-    const general = generalDecode(bytes);
-    if (JSON.stringify(fastDecode(bytes), bigintJson) !== JSON.stringify(general, bigintJson)) mismatches++;
-  }
+    return prng.chance(0.4) ? perturbed(prng, command) : command;
+  });
   t.equal(mismatches, 0, 'the same command, or both refuse');
   t.ok(fast > 800, `${fast} of 1500 took the field-by-field path`);
   const canonical = encodeCommand(stamp(txn([{ verb: 'set', key: 'k', value: bytes('v') }])));
@@ -191,15 +202,10 @@ function perturbedKvSet(prng: Prng, command: Record<string, unknown>): Record<st
 
 t.test('kv-sets read field by field decode exactly as the general path, or fail where it fails', async (t) => {
   const prng = new Prng(67n);
-  let fast = 0;
-  let mismatches = 0;
-  for (let i = 0; i < 2000; i++) {
+  const { fast, mismatches } = compareWithGeneralPath(2000, () => {
     const command = randomKvSet(prng);
-    const bytes = Uint8Array.from(statePackr.pack(prng.chance(0.5) ? perturbedKvSet(prng, command) : command));
-    if (takesFieldPath(bytes)) fast++;
-    const general = generalDecode(bytes);
-    if (JSON.stringify(fastDecode(bytes), bigintJson) !== JSON.stringify(general, bigintJson)) mismatches++;
-  }
+    return prng.chance(0.5) ? perturbedKvSet(prng, command) : command;
+  });
   t.equal(mismatches, 0, 'the same command, or both refuse');
   t.ok(fast > 1000, `${fast} of 2000 took the field-by-field path`);
 });
