@@ -1,6 +1,7 @@
 import type { ApplyTarget } from '../raft/node.js';
 import type { Entry, Snapshot } from '../raft/core/types.js';
 import type { ApplyResult, StateMachine } from '../state/fsm.js';
+import { SNAPSHOT_ROWS_PER_STEP } from '../state/limits.js';
 
 /** The FSM as the Raft driver sees it: commands applied, no-ops and config entries recorded. */
 export class FsmTarget implements ApplyTarget {
@@ -27,8 +28,8 @@ export class FsmTarget implements ApplyTarget {
     this.fsm.restore(snapshot.data);
   }
 
-  snapshot(): Uint8Array {
-    return this.fsm.snapshot();
+  snapshot(): Generator<void, Uint8Array, void> {
+    return this.fsm.snapshotInSteps(SNAPSHOT_ROWS_PER_STEP);
   }
 
   get appliedIndex(): number {

@@ -2,12 +2,13 @@ import { assert } from '../lib/assert.js';
 import { failpoint, testBug } from '../lib/failpoints.js';
 import type { Logger } from '../lib/logger.js';
 import type { Prng } from '../lib/prng.js';
+import { runBetweenTurns } from '../lib/steps.js';
 import type { RaftConfig } from './core/config.js';
 import type { ConfigChange } from './core/membership.js';
 import type { Message } from './core/messages.js';
 import { mayPrecedePersist } from './core/messages.js';
 import { RaftCore } from './core/raft.js';
-import type { Configuration, Entry, InitialState, Ready, Role, ServerId, Snapshot } from './core/types.js';
+import type { Configuration, Entry, InitialState, Ready, Role, ServerId, Snapshot, SnapshotMeta } from './core/types.js';
 import type { RaftStorage } from './storage/raft-storage.js';
 import type { RaftTransport } from '../transport/transport.js';
 
@@ -23,8 +24,11 @@ export interface ApplyTarget {
   applyEntry(entry: Entry): unknown;
   /** Replaces the state with a snapshot received from the leader. */
   restore(snapshot: Snapshot): void;
-  /** Serializes the state as of `appliedIndex`. */
-  snapshot(): Uint8Array;
+  /**
+   * The state as of `appliedIndex` now, serialized in steps: each next() does a bounded slice of
+   * the work and the last returns the bytes. Entries applied between steps do not change them.
+   */
+  snapshot(): Generator<void, Uint8Array, void>;
   readonly appliedIndex: number;
 }
 
@@ -45,6 +49,15 @@ export interface RaftNodeOptions {
   readonly proposalTimeoutMs: number;
   /** Called when storage fails: the server must stop (a disk it cannot trust). */
   readonly onFatal: (error: unknown) => void;
+}
+
+/** A snapshot of applied state: serialized between turns, then saved in one. */
+interface SnapshotBuild {
+  readonly meta: SnapshotMeta;
+  /** The serialized state, once built. */
+  data: Uint8Array | null;
+  /** What serializing threw (a bug), to stop the server with in the next turn. */
+  error: unknown;
 }
 
 /** Raft messages queued for the next turn; beyond this they are dropped (Raft retransmits). */
@@ -110,6 +123,8 @@ export class RaftNode {
   /** When each peer last sent us anything (monotonic ms). */
   readonly #lastHeardFrom = new Map<ServerId, number>();
   #lastSnapshotIndex: number;
+  /** The snapshot being serialized between turns (#buildSnapshot) or waiting to be saved, or null. */
+  #snapshotBuild: SnapshotBuild | null = null;
   readonly #proposals = new Map<number, PendingProposal>();
   readonly #reads = new Map<number, PendingRead>();
   #appliedWaiters: AppliedWaiter[] = [];
@@ -410,6 +425,7 @@ export class RaftNode {
         await this.#processReady(this.#core.ready());
         this.#stepInbox();
       }
+      if (!this.#closed && this.#snapshotBuilt()) await this.#saveSnapshot();
     } catch (error) {
       this.#log.error({ err: error }, 'raft storage failed: stopping');
       this.#closed = true;
@@ -421,7 +437,7 @@ export class RaftNode {
       this.#turnRunning = false;
       for (const waiter of this.#idleWaiters.splice(0)) waiter();
     }
-    if (this.#inbox.length > 0 || this.#pendingTicks > 0 || this.#connectionsLost.size > 0) this.#schedule();
+    if (this.#inbox.length > 0 || this.#pendingTicks > 0 || this.#connectionsLost.size > 0 || this.#snapshotBuilt()) this.#schedule();
   }
 
   #stepInbox(): void {
@@ -456,6 +472,8 @@ export class RaftNode {
     const early = testBug('ack-before-fsync');
     for (const message of ready.messages) if (early || mayPrecedePersist(message)) transport.send(message);
     if (ready.snapshot !== null) {
+      // The leader's snapshot is newer than any we are serializing: that one is dropped.
+      this.#snapshotBuild = null;
       this.#options.target.restore(ready.snapshot);
       this.#lastSnapshotIndex = ready.snapshot.meta.index;
     }
@@ -489,7 +507,7 @@ export class RaftNode {
       if (role === 'leader') this.#lastContactAt = performance.now();
       for (const listener of this.#roleListeners) listener(role, term, leaderId);
     }
-    await this.#maybeSnapshot();
+    this.#maybeSnapshot();
   }
 
   #applyCommitted(entries: readonly Entry[]): void {
@@ -520,16 +538,49 @@ export class RaftNode {
     this.#appliedWaiters = waiting;
   }
 
-  async #maybeSnapshot(): Promise<void> {
+  /**
+   * Starts a snapshot once enough entries were applied since the last. The state is captured
+   * now; its serialization (~1 s at 1M keys) runs in steps between turns (#buildSnapshot), so
+   * heartbeats, appends and applies go on meanwhile; a later turn saves it and compacts the log.
+   */
+  #maybeSnapshot(): void {
     const target = this.#options.target;
     const applied = target.appliedIndex;
-    if (applied - this.#lastSnapshotIndex < this.#options.snapshotIntervalEntries) return;
+    if (this.#snapshotBuild !== null || applied - this.#lastSnapshotIndex < this.#options.snapshotIntervalEntries) return;
     failpoint('raft.beforeSnapshot');
-    const snapshot: Snapshot = { meta: this.#core.snapshotMetaFor(applied), data: target.snapshot() };
+    const build: SnapshotBuild = { meta: this.#core.snapshotMetaFor(applied), data: null, error: null };
+    this.#snapshotBuild = build;
+    void this.#buildSnapshot(build, target.snapshot());
+  }
+
+  async #buildSnapshot(build: SnapshotBuild, steps: Generator<void, Uint8Array, void>): Promise<void> {
+    try {
+      build.data = await runBetweenTurns(steps, () => this.#closed || this.#snapshotBuild !== build);
+      if (build.data === null) return;
+    } catch (error) {
+      // Serializing applied state fails only by a bug: the next turn stops the server with it.
+      build.error = error;
+    }
+    this.#schedule();
+  }
+
+  #snapshotBuilt(): boolean {
+    const build = this.#snapshotBuild;
+    return build !== null && (build.data !== null || build.error !== null);
+  }
+
+  /** In a turn: saves the built snapshot and compacts the log, unless an installed one is newer. */
+  async #saveSnapshot(): Promise<void> {
+    const build = this.#snapshotBuild as SnapshotBuild;
+    this.#snapshotBuild = null;
+    if (build.error !== null) throw build.error;
+    const snapshot: Snapshot = { meta: build.meta, data: build.data as Uint8Array };
+    const applied = snapshot.meta.index;
+    if ((this.#core.snapshotMeta?.index ?? 0) >= applied) return;
     const compactIndex = Math.max(this.#core.firstIndex - 1, applied - this.#options.snapshotTrailingEntries);
     await this.#options.storage.saveSnapshot(snapshot, compactIndex);
     this.#core.compact(snapshot, compactIndex);
-    this.#lastSnapshotIndex = applied;
+    this.#lastSnapshotIndex = Math.max(this.#lastSnapshotIndex, applied);
     failpoint('raft.afterSnapshot');
     this.#log.info({ index: applied, compactIndex, bytes: snapshot.data.byteLength }, 'snapshot saved');
   }

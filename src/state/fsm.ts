@@ -22,7 +22,8 @@ import { KvStore } from './kv.js';
 import type { KvEntry } from './kv.js';
 import { SessionStore, createSession, invalidateSession, invalidateSessionsForCheck, invalidateSessionsForNode } from './sessions.js';
 import type { Session } from './sessions.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { decodeSnapshot, encodeSnapshot, encodeSnapshotInSteps } from './snapshot.js';
+import type { StateSnapshot } from './snapshot.js';
 import { applyTxn, readTxn } from './txn.js';
 import type { TxnError, TxnOutcome, TxnResult } from './txn.js';
 import { WatchIndex } from './watch.js';
@@ -371,13 +372,25 @@ export class StateMachine {
   }
 
   snapshot(): Uint8Array {
-    return encodeSnapshot({
+    return encodeSnapshot(this.#exportState());
+  }
+
+  /**
+   * The snapshot of the state as it is now, encoded in steps of at most `rowsPerStep` KV rows
+   * (encodeSnapshotInSteps): commands may be applied between steps without changing the bytes.
+   */
+  snapshotInSteps(rowsPerStep: number): Generator<void, Uint8Array, void> {
+    return encodeSnapshotInSteps(this.#exportState(), rowsPerStep);
+  }
+
+  #exportState(): StateSnapshot {
+    return {
       restore: this.#restore === null ? null : { restoreId: this.#restore.restoreId, totalBytes: this.#restore.totalBytes, sha256: this.#restore.sha256, data: concatBytes(this.#restore.chunks, this.#restore.received) },
       lastAppliedIndex: this.#lastAppliedIndex,
       kv: this.#stores.kv.exportState(),
       sessions: this.#stores.sessions.exportState(),
       catalog: this.#stores.catalog.exportState(),
-    });
+    };
   }
 
   /**

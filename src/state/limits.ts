@@ -56,6 +56,12 @@ export const SLAB_VALUE_BYTES_MAX = 4096;
  */
 export const RESTORE_VALUE_SLAB_BYTES = 64 * 1024;
 
+/**
+ * KV rows a Raft snapshot sizes or writes per step between event-loop turns (a few ms of work:
+ * heartbeats and applies go on while a 1M-key state is serialized).
+ */
+export const SNAPSHOT_ROWS_PER_STEP = 16_384;
+
 /** Consul's session TTL upper bound (`[10s, 24h]`); the FSM asserts TTLs never exceed it. */
 export const SESSION_TTL_NS_MAX = 24 * 60 * 60 * 1_000_000_000;
 

@@ -46,6 +46,23 @@ export interface StateSnapshot {
  * (which it keeps for ever) and copied the result again.
  */
 export function encodeSnapshot(state: StateSnapshot): Uint8Array {
+  const steps = encodeSnapshotInSteps(state, Number.POSITIVE_INFINITY);
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/**
+ * encodeSnapshot in steps: everything but the KV rows is encoded before this returns; each
+ * next() of the generator then sizes or writes at most `rowsPerStep` rows, and the last returns
+ * the bytes. The rows are frozen entries (a write replaces an entry, never changes one), so the
+ * state may move on between steps: the bytes are those of `state` as it was passed. At 1M keys
+ * the rows are ~1 s of work, which a Raft server must not do in one event-loop turn (its
+ * heartbeats would stop for longer than an election timeout).
+ */
+export function encodeSnapshotInSteps(state: StateSnapshot, rowsPerStep: number): Generator<void, Uint8Array, void> {
+  assert(rowsPerStep >= 1, 'a step encodes at least one row');
   const pieces = new PieceWriter();
   pieces.bytes(Uint8Array.of(SNAPSHOT_FORMAT_VERSION));
   const fields: [string, unknown][] = [];
@@ -66,7 +83,7 @@ export function encodeSnapshot(state: StateSnapshot): Uint8Array {
     if (name === 'kv') encodeKv(pieces, state.kv);
     else pieces.value(value);
   }
-  return pieces.concat();
+  return pieces.concat(rowsPerStep);
 }
 
 function encodeKv(pieces: PieceWriter, kv: KvSnapshot): void {
@@ -75,76 +92,100 @@ function encodeKv(pieces: PieceWriter, kv: KvSnapshot): void {
   pieces.bytes(mapHeader(fields.length));
   for (const [name, value] of fields) {
     pieces.value(name);
-    if (name === 'entries') pieces.deferred(kvRowsPiece(kv.entries));
+    if (name === 'entries') pieces.rows(kvRows(kv.entries));
     else pieces.value(value);
   }
 }
 
 /** The KV entries as rows [Key, Value, Flags, LockIndex, Session, CreateIndex, ModifyIndex]. */
-function kvRowsPiece(entries: readonly KvEntry[]): DeferredPiece {
-  let byteCount = arrayHeaderBytes(entries.length);
-  for (const e of entries) {
-    byteCount += 1 + stringBytes(e.Key) + bytesOrNullBytes(e.Value) + UINT64_BYTES + countBytes(e.LockIndex)
-      + stringBytes(e.Session) + countBytes(e.CreateIndex) + countBytes(e.ModifyIndex);
-  }
-  const write = (target: Uint8Array): void => {
-    const writer = new MsgpackWriter(target);
-    writer.arrayHeader(entries.length);
-    for (const e of entries) {
-      writer.arrayHeader(7);
-      writer.string(e.Key);
-      writer.bytesOrNull(e.Value);
-      writer.uint64(e.Flags);
-      writer.count(e.LockIndex);
-      writer.string(e.Session);
-      writer.count(e.CreateIndex);
-      writer.count(e.ModifyIndex);
-    }
-    writer.assertFull();
+function kvRows(entries: readonly KvEntry[]): RowsPiece {
+  return {
+    count: entries.length,
+    byteCount(from, to) {
+      let byteCount = from === 0 ? arrayHeaderBytes(entries.length) : 0;
+      for (let i = from; i < to; i++) {
+        const e = entries[i] as KvEntry;
+        byteCount += 1 + stringBytes(e.Key) + bytesOrNullBytes(e.Value) + UINT64_BYTES + countBytes(e.LockIndex)
+          + stringBytes(e.Session) + countBytes(e.CreateIndex) + countBytes(e.ModifyIndex);
+      }
+      return byteCount;
+    },
+    write(writer, from, to) {
+      if (from === 0) writer.arrayHeader(entries.length);
+      for (let i = from; i < to; i++) {
+        const e = entries[i] as KvEntry;
+        writer.arrayHeader(7);
+        writer.string(e.Key);
+        writer.bytesOrNull(e.Value);
+        writer.uint64(e.Flags);
+        writer.count(e.LockIndex);
+        writer.string(e.Session);
+        writer.count(e.CreateIndex);
+        writer.count(e.ModifyIndex);
+      }
+    },
   };
-  return { byteCount, write };
 }
 
-/** A piece of known size written straight into the snapshot's buffer. */
-interface DeferredPiece {
-  readonly byteCount: number;
-  readonly write: (target: Uint8Array) => void;
+/**
+ * A msgpack array of `count` rows, sized and written in ranges [from, to): the range starting
+ * at 0 includes the array header.
+ */
+interface RowsPiece {
+  readonly count: number;
+  byteCount(from: number, to: number): number;
+  write(writer: MsgpackWriter, from: number, to: number): void;
 }
 
 /** The pieces of a snapshot in order, joined at the end into one buffer of their total size. */
 class PieceWriter {
-  readonly #pieces: (Uint8Array | DeferredPiece)[] = [];
-  #byteCount = 0;
+  readonly #pieces: (Uint8Array | RowsPiece)[] = [];
 
   /** Appends msgpackr's encoding of `value` (a copy: msgpackr returns a view into its reused buffer). */
   value(value: unknown): void {
     this.bytes(copyBytes(statePackr.pack(value)));
   }
 
-  /** Appends `bytes`, which must not change until concat(). */
+  /** Appends `bytes`, which must not change until concat() is done. */
   bytes(bytes: Uint8Array): void {
     this.#pieces.push(bytes);
-    this.#byteCount += bytes.byteLength;
   }
 
-  /** Appends a piece that concat() writes in place. */
-  deferred(piece: DeferredPiece): void {
+  /** Appends rows that concat() sizes, then writes in place. */
+  rows(piece: RowsPiece): void {
     this.#pieces.push(piece);
-    this.#byteCount += piece.byteCount;
   }
 
-  /** Every piece, in order, in one buffer. */
-  concat(): Uint8Array {
-    const joined = new Uint8Array(this.#byteCount);
-    let offset = 0;
+  /** Every piece, in order, in one buffer: rows sized, then written, `rowsPerStep` per step. */
+  *concat(rowsPerStep: number): Generator<void, Uint8Array, void> {
+    const sizes: number[] = [];
     for (const piece of this.#pieces) {
       if (piece instanceof Uint8Array) {
-        joined.set(piece, offset);
-        offset += piece.byteLength;
-      } else {
-        piece.write(joined.subarray(offset, offset + piece.byteCount));
-        offset += piece.byteCount;
+        sizes.push(piece.byteLength);
+        continue;
       }
+      let size = 0;
+      for (let from = 0; from === 0 || from < piece.count; from += rowsPerStep) {
+        size += piece.byteCount(from, Math.min(piece.count, from + rowsPerStep));
+        if (from + rowsPerStep < piece.count) yield;
+      }
+      sizes.push(size);
+    }
+    const joined = new Uint8Array(sizes.reduce((sum, size) => sum + size, 0));
+    let offset = 0;
+    for (const [k, piece] of this.#pieces.entries()) {
+      const size = sizes[k] as number;
+      if (piece instanceof Uint8Array) {
+        joined.set(piece, offset);
+      } else {
+        const writer = new MsgpackWriter(joined.subarray(offset, offset + size));
+        for (let from = 0; from === 0 || from < piece.count; from += rowsPerStep) {
+          yield;
+          piece.write(writer, from, Math.min(piece.count, from + rowsPerStep));
+        }
+        writer.assertFull();
+      }
+      offset += size;
     }
     assert(offset === joined.byteLength, 'the pieces fill the snapshot exactly');
     return joined;

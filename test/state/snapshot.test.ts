@@ -59,6 +59,32 @@ t.test('encodeSnapshot writes exactly msgpackr\'s encoding of the whole state, i
   }
 });
 
+t.test('a snapshot in steps: the same bytes, whatever is applied between its steps', async (t) => {
+  for (const [keyCount, rowsPerStep] of [[0, 1], [5000, 1], [5000, 777], [70_000, 16_384]] as const) {
+    const h = populated(keyCount, 6n);
+    const whole = h.fsm.snapshot();
+    const steps = h.fsm.snapshotInSteps(rowsPerStep);
+    let stepCount = 0;
+    let bytes: Uint8Array | null = null;
+    for (let k = 0; bytes === null; k++) {
+      const step = steps.next();
+      if (step.done === true) bytes = step.value;
+      else stepCount++;
+      // Between steps the state moves on: overwrites, new keys, deletes, a lock taken.
+      h.bool(put(`bench/key/${String(k % Math.max(1, keyCount)).padStart(7, '0')}`, `changed ${k}`));
+      h.bool(put(`new/${k}`, 'x'));
+      if (k % 3 === 0) h.apply(del('bench/', { recurse: k === 6 }));
+      if (k === 2) h.bool(acquire('locked/c', 's1'));
+    }
+    t.ok(same(bytes, whole), `${keyCount} keys, ${rowsPerStep} rows per step: the bytes of the state when the snapshot was taken`);
+    // Rows are sized, then written, in slices of rowsPerStep, with a step between any two slices.
+    const rows = decodeSnapshot(whole).kv.entries.length;
+    const expectedSteps = 2 * Math.max(1, Math.ceil(rows / rowsPerStep)) - 1;
+    t.equal(stepCount, expectedSteps, `${stepCount} steps of at most ${rowsPerStep} rows`);
+    t.notOk(same(h.fsm.snapshot(), whole), 'the state did change meanwhile');
+  }
+});
+
 t.test('restore gives back every entry, large Flags exact, and dumps identically', async (t) => {
   const h = populated(3000, 5n);
   const snapshot = h.fsm.snapshot();
