@@ -372,7 +372,7 @@ export class StateMachine {
   }
 
   snapshot(): Uint8Array {
-    return encodeSnapshot(this.#exportState());
+    return encodeSnapshot({ ...this.#exportAllButKv(), kv: this.#stores.kv.exportState() });
   }
 
   /**
@@ -380,14 +380,14 @@ export class StateMachine {
    * (encodeSnapshotInSteps): commands may be applied between steps without changing the bytes.
    */
   snapshotInSteps(rowsPerStep: number): Generator<void, Uint8Array, void> {
-    return encodeSnapshotInSteps(this.#exportState(), rowsPerStep);
+    return encodeSnapshotInSteps({ ...this.#exportAllButKv(), kv: this.#stores.kv.captureState() }, rowsPerStep);
   }
 
-  #exportState(): StateSnapshot {
+  /** The state now, but for the KV table (snapshot() exports it, snapshotInSteps captures it). */
+  #exportAllButKv(): Omit<StateSnapshot, 'kv'> {
     return {
       restore: this.#restore === null ? null : { restoreId: this.#restore.restoreId, totalBytes: this.#restore.totalBytes, sha256: this.#restore.sha256, data: concatBytes(this.#restore.chunks, this.#restore.received) },
       lastAppliedIndex: this.#lastAppliedIndex,
-      kv: this.#stores.kv.exportState(),
       sessions: this.#stores.sessions.exportState(),
       catalog: this.#stores.catalog.exportState(),
     };

@@ -8,6 +8,7 @@ import { assert } from '../lib/assert.js';
 import { goQuote } from './go-quote.js';
 import { LOCK_DELAY_SWEEP_THRESHOLD } from './limits.js';
 import { OrderedMap, compareKeys } from './ordered-map.js';
+import type { MapCapture } from './ordered-map.js';
 import type { WriteContext } from './write-context.js';
 
 /** A KV entry, with Consul's JSON field names. Stored entries are frozen and replaced, never mutated. */
@@ -40,6 +41,9 @@ export interface KvSnapshot {
   /** The Raft index of the write that set each lock-delay (absent in older snapshots). */
   readonly lockDelayIndexes?: readonly (readonly [string, number])[];
 }
+
+/** A KvSnapshot whose entries are read from a capture of the live table, row by row. */
+export type KvSnapshotSource = Omit<KvSnapshot, 'entries'> & { readonly entries: MapCapture<KvEntry> };
 
 type UndoRecord =
   | { readonly kind: 'entry'; readonly key: string; readonly previous: KvEntry | undefined }
@@ -291,10 +295,22 @@ export class KvStore {
 
   /** The whole store in key order (snapshot): the stored entries themselves, which are frozen. */
   exportState(): KvSnapshot {
-    const entries = this.#entries.valuesInKeyOrder();
+    return { ...this.#exportAllButEntries(), entries: this.#entries.valuesInKeyOrder() };
+  }
+
+  /**
+   * exportState for a snapshot serialized in steps: the entries are a capture of the table
+   * (OrderedMap.capture) read row by row later, the small tables are copied now. Release the
+   * capture when done with it.
+   */
+  captureState(): KvSnapshotSource {
+    return { ...this.#exportAllButEntries(), entries: this.#entries.capture() };
+  }
+
+  #exportAllButEntries(): Omit<KvSnapshot, 'entries'> {
     const lockDelays = [...this.#lockDelays.entries()].sort((a, b) => compareKeys(a[0], b[0]));
     const lockDelayIndexes = [...this.#lockDelayIndexes.entries()].sort((a, b) => compareKeys(a[0], b[0]));
-    return { index: this.#index, entries, tombstones: [...this.#tombstones.entries()], lockDelays, lockDelayIndexes };
+    return { index: this.#index, tombstones: [...this.#tombstones.entries()], lockDelays, lockDelayIndexes };
   }
 
   /**

@@ -15,6 +15,7 @@ import { RESTORE_VALUE_SLAB_BYTES } from './limits.js';
 import { MsgpackReader } from './msgpack-reader.js';
 import { MsgpackWriter, UINT64_BYTES, arrayHeaderBytes, bytesOrNullBytes, countBytes, stringBytes } from './msgpack-writer.js';
 import { compareKeys } from './ordered-map.js';
+import type { MapCapture } from './ordered-map.js';
 import type { SessionSnapshot, StoredSession } from './sessions.js';
 import {
   ByteSlab, copyBytes, expectArray, expectBoolean, expectBytesOrNull, expectCount, expectObject, expectOneOf, expectString,
@@ -45,7 +46,7 @@ export interface StateSnapshot {
  * pack of a 1M-key state built an array per row, grew msgpackr's module-wide buffer to ~160 MB
  * (which it keeps for ever) and copied the result again.
  */
-export function encodeSnapshot(state: StateSnapshot): Uint8Array {
+export function encodeSnapshot(state: StateToEncode): Uint8Array {
   const steps = encodeSnapshotInSteps(state, Number.POSITIVE_INFINITY);
   for (;;) {
     const step = steps.next();
@@ -53,15 +54,22 @@ export function encodeSnapshot(state: StateSnapshot): Uint8Array {
   }
 }
 
+/** A state to encode: its KV entries may be a capture of the live table, read row by row. */
+export type StateToEncode = Omit<StateSnapshot, 'kv'> & {
+  readonly kv: Omit<KvSnapshot, 'entries'> & { readonly entries: readonly KvEntry[] | MapCapture<KvEntry> };
+};
+
 /**
  * encodeSnapshot in steps: everything but the KV rows is encoded before this returns; each
  * next() of the generator then sizes or writes at most `rowsPerStep` rows, and the last returns
- * the bytes. The rows are frozen entries (a write replaces an entry, never changes one), so the
- * state may move on between steps: the bytes are those of `state` as it was passed. At 1M keys
- * the rows are ~1 s of work, which a Raft server must not do in one event-loop turn (its
- * heartbeats would stop for longer than an election timeout).
+ * the bytes. The rows are frozen entries (a write replaces an entry, never changes one) read
+ * from an array or a capture of the table (OrderedMap.capture), so the state may move on
+ * between steps: the bytes are those of `state` as it was passed. At 1M keys the rows are ~1 s
+ * of work, which a Raft server must not do in one event-loop turn (its heartbeats would stop
+ * for longer than an election timeout). A capture is released once its rows are read, or when
+ * the generator is abandoned (return()).
  */
-export function encodeSnapshotInSteps(state: StateSnapshot, rowsPerStep: number): Generator<void, Uint8Array, void> {
+export function encodeSnapshotInSteps(state: StateToEncode, rowsPerStep: number): Generator<void, Uint8Array, void> {
   assert(rowsPerStep >= 1, 'a step encodes at least one row');
   const pieces = new PieceWriter();
   pieces.bytes(Uint8Array.of(SNAPSHOT_FORMAT_VERSION));
@@ -86,7 +94,7 @@ export function encodeSnapshotInSteps(state: StateSnapshot, rowsPerStep: number)
   return pieces.concat(rowsPerStep);
 }
 
-function encodeKv(pieces: PieceWriter, kv: KvSnapshot): void {
+function encodeKv(pieces: PieceWriter, kv: StateToEncode['kv']): void {
   const fields: [string, unknown][] = [['index', kv.index], ['entries', kv.entries], ['tombstones', kv.tombstones],
     ['lockDelays', kv.lockDelays], ['lockDelayIndexes', kv.lockDelayIndexes ?? []]];
   pieces.bytes(mapHeader(fields.length));
@@ -97,21 +105,31 @@ function encodeKv(pieces: PieceWriter, kv: KvSnapshot): void {
   }
 }
 
-/** The KV entries as rows [Key, Value, Flags, LockIndex, Session, CreateIndex, ModifyIndex]. */
-function kvRows(entries: readonly KvEntry[]): RowsPiece {
+/**
+ * The KV entries as rows [Key, Value, Flags, LockIndex, Session, CreateIndex, ModifyIndex]. A
+ * capture's rows are read into an array while sizing (then released); writing reads the array.
+ */
+function kvRows(source: readonly KvEntry[] | MapCapture<KvEntry>): RowsPiece {
+  const capture = Array.isArray(source) ? null : source as MapCapture<KvEntry>;
+  const count = capture === null ? (source as readonly KvEntry[]).length : capture.keys.length;
+  const entries: KvEntry[] = capture === null ? source as KvEntry[] : new Array<KvEntry>(count);
   return {
-    count: entries.length,
+    count,
     byteCount(from, to) {
-      let byteCount = from === 0 ? arrayHeaderBytes(entries.length) : 0;
+      let byteCount = from === 0 ? arrayHeaderBytes(count) : 0;
       for (let i = from; i < to; i++) {
-        const e = entries[i] as KvEntry;
+        const e = capture === null ? entries[i] as KvEntry : (entries[i] = capture.valueAt(i));
         byteCount += 1 + stringBytes(e.Key) + bytesOrNullBytes(e.Value) + UINT64_BYTES + countBytes(e.LockIndex)
           + stringBytes(e.Session) + countBytes(e.CreateIndex) + countBytes(e.ModifyIndex);
       }
+      if (to === count) capture?.release();
       return byteCount;
     },
+    release() {
+      capture?.release();
+    },
     write(writer, from, to) {
-      if (from === 0) writer.arrayHeader(entries.length);
+      if (from === 0) writer.arrayHeader(count);
       for (let i = from; i < to; i++) {
         const e = entries[i] as KvEntry;
         writer.arrayHeader(7);
@@ -135,6 +153,8 @@ interface RowsPiece {
   readonly count: number;
   byteCount(from: number, to: number): number;
   write(writer: MsgpackWriter, from: number, to: number): void;
+  /** Lets go of what the rows are read from, when the encoding is abandoned. */
+  release(): void;
 }
 
 /** The pieces of a snapshot in order, joined at the end into one buffer of their total size. */
@@ -158,6 +178,14 @@ class PieceWriter {
 
   /** Every piece, in order, in one buffer: rows sized, then written, `rowsPerStep` per step. */
   *concat(rowsPerStep: number): Generator<void, Uint8Array, void> {
+    try {
+      return yield* this.#concat(rowsPerStep);
+    } finally {
+      for (const piece of this.#pieces) if (!(piece instanceof Uint8Array)) piece.release();
+    }
+  }
+
+  *#concat(rowsPerStep: number): Generator<void, Uint8Array, void> {
     const sizes: number[] = [];
     for (const piece of this.#pieces) {
       if (piece instanceof Uint8Array) {

@@ -66,6 +66,35 @@ t.test('random operations match a reference map, in UTF-8 order', async (t) => {
   }
 });
 
+t.test('a capture reads the map as it was, through any writes since, until released', async (t) => {
+  const prng = new Prng(9n);
+  for (let round = 0; round < 20; round++) {
+    const map = new OrderedMap<number>();
+    for (let i = 0; i < prng.between(0, 400); i++) map.set(randomKey(prng, 3), i);
+    const then = [...map.entries()];
+    const capture = map.capture();
+    const second = prng.chance(0.5) ? map.capture() : null;
+    t.equal(map.liveCaptures, second === null ? 1 : 2);
+    // Overwrites, deletes, re-inserts after deletes, new keys, the odd clear.
+    for (let i = 0; i < 600; i++) {
+      const key = prng.chance(0.5) && then.length > 0 ? (prng.pick(then) as [string, number])[0] : randomKey(prng, 3);
+      if (prng.chance(0.3)) map.delete(key);
+      else map.set(key, 10_000 + i);
+      if (prng.chance(0.002)) map.clear();
+    }
+    t.same(capture.keys, then.map(([key]) => key), `round ${round}: the keys then, in order`);
+    t.same(capture.keys.map((_, k) => capture.valueAt(k)), then.map(([, value]) => value), `round ${round}: the values then`);
+    capture.release();
+    capture.release();
+    if (second !== null) {
+      t.same(second.keys.map((_, k) => second.valueAt(k)), then.map(([, value]) => value), `round ${round}: a second capture alike`);
+      second.release();
+    }
+    t.equal(map.liveCaptures, 0, 'released: writes note nothing any more');
+    map.assertInvariants();
+  }
+});
+
 t.test('isWellFormed agrees with the \\p{Cs} regex it replaced', async (t) => {
   const prng = new Prng(11n);
   const units = [0x61, 0x2f, 0xe9, 0x4e2d, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xe000, 0xfffd, 0xffff];

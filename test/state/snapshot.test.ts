@@ -4,7 +4,10 @@ import { Prng } from '../../src/lib/prng.js';
 import { encodeCommand } from '../../src/state/commands.js';
 import type { Command } from '../../src/state/commands.js';
 import { StateMachine } from '../../src/state/fsm.js';
-import { decodeSnapshot, encodeSnapshot } from '../../src/state/snapshot.js';
+import { decodeSnapshot, encodeSnapshot, encodeSnapshotInSteps } from '../../src/state/snapshot.js';
+import type { StateToEncode } from '../../src/state/snapshot.js';
+import type { KvEntry } from '../../src/state/kv.js';
+import { OrderedMap } from '../../src/state/ordered-map.js';
 import { statePackr, stateUnpackr } from '../../src/state/wire.js';
 import {
   Harness, START_MS, acquire, bytes, check, createSessionCommand, del, put, registerNode, text, txn,
@@ -83,6 +86,30 @@ t.test('a snapshot in steps: the same bytes, whatever is applied between its ste
     t.equal(stepCount, expectedSteps, `${stepCount} steps of at most ${rowsPerStep} rows`);
     t.notOk(same(h.fsm.snapshot(), whole), 'the state did change meanwhile');
   }
+});
+
+t.test('a captured KV table is released once read, and when the encoding is abandoned', async (t) => {
+  const map = new OrderedMap<KvEntry>();
+  for (let i = 0; i < 50; i++) {
+    const Key = `k/${String(i).padStart(3, '0')}`;
+    map.set(Key, Object.freeze({ Key, Value: Buffer.from(`v${i}`), Flags: 0n, LockIndex: 0, Session: '', CreateIndex: i + 1, ModifyIndex: i + 1 }));
+  }
+  const state = (entries: StateToEncode['kv']['entries']): StateToEncode => ({
+    restore: null, lastAppliedIndex: 60, kv: { index: 50, entries, tombstones: [], lockDelays: [], lockDelayIndexes: [] },
+    sessions: { index: 0, sessions: [] }, catalog: { nodesIndex: 0, servicesIndex: 0, checksIndex: 0, nodes: [], services: [], checks: [] },
+  });
+  const expected = encodeSnapshot(state(map.valuesInKeyOrder()));
+  const whole = encodeSnapshotInSteps(state(map.capture()), 7);
+  let step = whole.next();
+  // Between steps, keys go one by one (each delete notes its value for the capture).
+  for (let k = 0; step.done !== true; k++, step = whole.next()) map.delete(`k/${String(k).padStart(3, '0')}`);
+  t.ok(same(step.value, expected), 'the bytes of the table when captured');
+  t.equal(map.liveCaptures, 0, 'released once its rows were read');
+  const abandoned = encodeSnapshotInSteps(state(map.capture()), 7);
+  abandoned.next();
+  t.equal(map.liveCaptures, 1, 'held while the encoding runs');
+  abandoned.return(new Uint8Array(0));
+  t.equal(map.liveCaptures, 0, 'released when the encoding is abandoned');
 });
 
 t.test('restore gives back every entry, large Flags exact, and dumps identically', async (t) => {
