@@ -3,8 +3,8 @@ import { runSeed, seedsFor } from './run-seed.js';
 
 /**
  * Tier 1 (RELIABILITY.md): seeded simulations of 3- and 5-server clusters under drops,
- * duplicates, delays, partitions, crashes, clock skew, compaction, leadership transfers and
- * membership changes. Each seed asserts the Raft invariants after every event, then heals and
+ * duplicates, delays, partitions, crashes, process pauses, clock skew, compaction, leadership
+ * transfers and membership changes. Each seed asserts the Raft invariants after every event, then heals and
  * asserts convergence. A failure names the seed and the command that replays it.
  */
 const SEEDS = Number(process.env.SIM_SEEDS ?? 500);
@@ -47,7 +47,7 @@ t.test('a seed replays exactly: 20 seeds run twice give the same trace hashes', 
 
 t.test('the simulation exercises what it claims to', async (t) => {
   // A guard against a harness that silently stopped injecting faults or making progress.
-  const totals = { acked: 0, crashes: 0, elections: 0, snapshotsSent: 0, readsOk: 0, leaseReadsChecked: 0 };
+  const totals = { acked: 0, crashes: 0, elections: 0, snapshotsSent: 0, readsOk: 0, leaseReadsChecked: 0, pauses: 0, longPauses: 0 };
   for (const seed of seedsFor('coverage', 5, 50)) {
     const result = runSeed(seed, 5, STEPS);
     for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += result.stats[key];
@@ -58,4 +58,6 @@ t.test('the simulation exercises what it claims to', async (t) => {
   t.ok(totals.snapshotsSent > 5, `snapshots installed: ${totals.snapshotsSent}`);
   t.ok(totals.readsOk > 500, `reads checked: ${totals.readsOk}`);
   t.ok(totals.leaseReadsChecked > 50, `lease reads checked: ${totals.leaseReadsChecked}`);
+  t.ok(totals.pauses > 20, `pauses: ${totals.pauses}`);
+  t.ok(totals.longPauses > 10, `pauses past half an election timeout: ${totals.longPauses}`);
 });

@@ -33,6 +33,14 @@ export interface FaultProfile {
   readonly membership: boolean;
   readonly diskLatencyMax: number;
   readonly leaseReads: boolean;
+  /**
+   * Whole-process pauses (a stopped VM, a long GC, a 1M-key snapshot's serialization): a paused
+   * server handles nothing; on resuming it reads what arrived, then counts the ticks it owed as
+   * the real driver does (node.ts #onTimer: past half an election timeout, for the lease only).
+   */
+  readonly pauses: boolean;
+  /** The longest pause, ms (election timeouts are 1–2 s). */
+  readonly pauseMsMax: number;
 }
 
 export interface SimulationOptions {
@@ -42,7 +50,7 @@ export interface SimulationOptions {
   /** Override the seed-derived fault profile (tests of specific scenarios). */
   readonly faults?: Partial<FaultProfile>;
   /** A planted bug (positive control): the invariants must catch it. */
-  readonly bug?: 'vote-not-persisted';
+  readonly bug?: 'vote-not-persisted' | 'pause-not-counted';
 }
 
 interface DiskState {
@@ -69,6 +77,10 @@ interface SimNode {
   lastCommit: number;
   lastSoftRole: string;
   turnScheduled: boolean;
+  /** While paused: when it resumes (else 0), the ticks it owes, what arrived meanwhile. */
+  pausedUntil: number;
+  owedTicks: number;
+  pausedInbox: Message[];
 }
 
 /** The simulated state machine: a few registers, and a chain hash of everything applied. */
@@ -109,17 +121,24 @@ type SimEvent =
   | { kind: 'heal' }
   | { kind: 'client'; client: number }
   | { kind: 'transfer' }
-  | { kind: 'membership' };
+  | { kind: 'membership' }
+  | { kind: 'pause' }
+  | { kind: 'resume'; node: string; life: number };
 
 const TICK = 100;
 const KEYS = ['a', 'b', 'c'];
 const SNAPSHOT_EVERY = 40;
 const CLIENTS = 5;
+/** As the real driver (node.ts #pauseTicks): owed ticks beyond this are a pause. */
+const PAUSE_TICKS = 5;
+/** Pauses come from their own stream, so seeds without pauses replay exactly as before. */
+const PAUSE_STREAM = 0x9a05_e5ee_d5a1_7e00n;
 
 export class Simulator {
   readonly seed: bigint;
   readonly faults: FaultProfile;
   readonly #prng: Prng;
+  readonly #pausePrng: Prng;
   readonly #queue = new EventQueue<SimEvent>();
   readonly #nodes = new Map<string, SimNode>();
   readonly #ids: string[];
@@ -149,7 +168,7 @@ export class Simulator {
   /** Commands acknowledged to a client, by index. */
   readonly #acked = new Map<number, string>();
   #ackedMaxIndex = 0;
-  stats = { proposals: 0, acked: 0, reads: 0, readsOk: 0, crashes: 0, elections: 0, snapshotsSent: 0, leaseReadsChecked: 0 };
+  stats = { proposals: 0, acked: 0, reads: 0, readsOk: 0, crashes: 0, elections: 0, snapshotsSent: 0, leaseReadsChecked: 0, pauses: 0, longPauses: 0 };
 
   readonly #bug: SimulationOptions['bug'];
 
@@ -157,6 +176,7 @@ export class Simulator {
     this.seed = options.seed;
     this.#bug = options.bug;
     this.#prng = new Prng(options.seed);
+    this.#pausePrng = new Prng(options.seed ^ PAUSE_STREAM);
     this.#trace = options.trace === true ? [] : null;
     this.faults = { ...Simulator.profileFor(this.#prng.fork()), ...options.faults };
     this.#ids = Array.from({ length: options.nodes }, (_, k) => `n${k + 1}`);
@@ -176,6 +196,9 @@ export class Simulator {
         lastCommit: 0,
         lastSoftRole: 'follower',
         turnScheduled: false,
+        pausedUntil: 0,
+        owedTicks: 0,
+        pausedInbox: [],
       };
       this.#nodes.set(id, node);
       this.#recordDurableEntries(node, bootstrap.entries);
@@ -187,6 +210,7 @@ export class Simulator {
     if (this.faults.crashes) this.#schedule(this.#prng.between(500, 3000), { kind: 'crash', node: this.#prng.pick(this.#ids) });
     if (this.faults.transfers) this.#schedule(this.#prng.between(2000, 6000), { kind: 'transfer' });
     if (this.faults.membership) this.#schedule(this.#prng.between(2000, 6000), { kind: 'membership' });
+    if (this.faults.pauses) this.#schedule(this.#pausePrng.between(1000, 5000), { kind: 'pause' });
   }
 
   /** Swarm testing: each seed turns on a random subset of faults. */
@@ -206,6 +230,9 @@ export class Simulator {
       diskLatencyMax: prng.between(1, 30),
       // Lease reads assume bounded clock drift; under skew they are not claimed to be safe.
       leaseReads: !clockSkew,
+      // Drawn last, so the fields above are what they were before pauses existed.
+      pauses: prng.chance(0.4),
+      pauseMsMax: 2500,
     };
   }
 
@@ -331,11 +358,16 @@ export class Simulator {
   }
 
   #handle(event: SimEvent): void {
+    if (this.#deferredByPause(event)) return;
     switch (event.kind) {
       case 'tick': {
         const node = this.#node(event.node);
         this.#schedule(node.tickInterval, event);
         if (node.core === null) return;
+        if (node.pausedUntil > 0) {
+          node.owedTicks++;
+          return;
+        }
         node.core.tick();
         this.#kick(node);
         return;
@@ -352,6 +384,12 @@ export class Simulator {
         this.#turn(node);
         return;
       }
+      case 'pause':
+        this.#pauseEvent();
+        return;
+      case 'resume':
+        this.#resume(this.#node(event.node), event.life);
+        return;
       case 'crash':
         this.#crashEvent(this.#node(event.node));
         return;
@@ -479,6 +517,11 @@ export class Simulator {
   #deliver(message: Message): void {
     const node = this.#nodes.get(message.to);
     if (node === undefined || node.core === null) return;
+    if (node.pausedUntil > 0) {
+      // Read from the socket only when it resumes.
+      if (node.pausedInbox.length < 4096) node.pausedInbox.push(message);
+      return;
+    }
     if (node.inbox.length >= 4096) return; // a full inbox drops, as the real driver's does
     node.inbox.push(message);
     this.#kick(node);
@@ -505,6 +548,9 @@ export class Simulator {
     node.core = null;
     node.writing = null; // an unfinished write is lost whole (a LevelDB batch is atomic)
     node.inbox = [];
+    node.pausedUntil = 0;
+    node.owedTicks = 0;
+    node.pausedInbox = [];
     node.life++;
     node.disk.volatileCommit = node.disk.hardState.commit;
     // Its sockets close: peers that can still hear from it learn so after a network delay.
@@ -539,6 +585,68 @@ export class Simulator {
     if (disk.snapshot !== null) this.#restoreFsm(node, disk.snapshot);
     node.lastCommit = node.core.commitIndex;
     node.lastSoftRole = 'follower';
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Pauses
+
+  /**
+   * What a paused process cannot do before it resumes: finish a turn, see its disk write
+   * complete, learn of a closed connection, act on an operator's call (transfer, membership).
+   * Those events wait for the resume (which was scheduled first, so it runs first). Ticks and
+   * deliveries are counted and queued; a client's request waits in #clientEvent.
+   */
+  #deferredByPause(event: SimEvent): boolean {
+    let id: string;
+    if (event.kind === 'turn' || event.kind === 'persisted' || event.kind === 'connection-lost') id = event.node;
+    else if (event.kind === 'transfer' || event.kind === 'membership') id = this.#leader()?.id ?? '';
+    else return false;
+    const node = this.#nodes.get(id);
+    if (node === undefined || node.pausedUntil === 0) return false;
+    this.#schedule(node.pausedUntil - this.#now, event);
+    return true;
+  }
+
+  #pauseEvent(): void {
+    if (!this.#faultsActive) return;
+    const leader = this.#leader();
+    const node = this.#pausePrng.chance(0.5) && leader !== null ? leader : this.#node(this.#pausePrng.pick(this.#ids));
+    if (node.core !== null && node.pausedUntil === 0) {
+      // Around an election timeout (10 ticks): shorter, and well past it.
+      const duration = this.#pausePrng.between(200, this.faults.pauseMsMax);
+      this.#note(`pause ${node.id} ${duration}ms`);
+      this.stats.pauses++;
+      node.pausedUntil = this.#now + duration;
+      node.owedTicks = 0;
+      this.#schedule(duration, { kind: 'resume', node: node.id, life: node.life });
+    }
+    this.#schedule(this.#pausePrng.between(1000, 6000), { kind: 'pause' });
+  }
+
+  /**
+   * As node.ts on resuming: the owed ticks are counted (a pause: for the lease only). What
+   * arrived meanwhile is stepped in the next turn, after the clients' requests that waited: a
+   * harsher order than the driver's usual (it steps messages first), but a possible one when
+   * the messages arrive a moment after the requests, and the one in which a lease that outlived
+   * the pause would serve a stale read.
+   */
+  #resume(node: SimNode, life: number): void {
+    if (node.life !== life || node.pausedUntil === 0) return;
+    node.pausedUntil = 0;
+    const core = node.core as RaftCore;
+    node.inbox.push(...node.pausedInbox.splice(0));
+    const owed = node.owedTicks;
+    node.owedTicks = 0;
+    if (owed > PAUSE_TICKS) {
+      this.stats.longPauses++;
+      // The planted bug: the pause is not counted at all, so a paused leader's lease runs on.
+      if (this.#bug !== 'pause-not-counted') core.skipTicks(owed - 1);
+      core.tick();
+    } else {
+      for (let k = 0; k < owed; k++) core.tick();
+    }
+    this.#note(`resume ${node.id} owed ${owed}`);
+    this.#kick(node);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -646,6 +754,11 @@ export class Simulator {
     const target = believed !== undefined && this.#prng.chance(0.9) ? believed : this.#prng.pick(this.#ids);
     const node = this.#node(target);
     const core = node.core;
+    if (node.pausedUntil > 0) {
+      // The request waits in the paused server's socket.
+      this.#schedule(node.pausedUntil - this.#now, { kind: 'client', client });
+      return;
+    }
     if (core === null) {
       this.#believedLeader.delete(client);
       this.#clientDone(client);
