@@ -104,6 +104,15 @@ export class RaftCore {
    * its pre-vote every HINT_STAGGER_TICKS. A leader's message or a real candidacy clears it.
    */
   #leaderLostHint = false;
+  /**
+   * A server restarted after an election (term ≥ 2) may have acknowledged a leader just before
+   * it went down, and that leader's lease counts on it not voting for anyone else for an
+   * election timeout. Its memory of that is gone, so for its first election timeout it refuses
+   * votes as if it still heard from a leader (the disruption guard). Without this, a voter
+   * restarted within the lease (a supervisor restarts Conclave in ~0.4 s) could help elect a new
+   * leader while the old one still serves lease reads.
+   */
+  #restartGuard: boolean;
   #leadTransferee: ServerId | null = null;
   /** Set once this term's leader has sent TimeoutNow: a transferee may win without waiting out leases. */
   #leaseRevoked = false;
@@ -142,6 +151,7 @@ export class RaftCore {
     this.#prevHardState = this.#hardState();
     this.#resetRandomizedElectionTimeout();
     this.#prevSoftState = this.#softState();
+    this.#restartGuard = initial.hardState.term >= 2 && this.#config.checkQuorum;
   }
 
   /** The state a brand-new server persists to bootstrap a cluster (all founders use the same). */
@@ -519,6 +529,7 @@ export class RaftCore {
 
   #tickElection(): void {
     this.#electionElapsed++;
+    if (this.#electionElapsed >= this.#config.electionTimeoutTicks) this.#restartGuard = false;
     if (this.isPromotable() && this.#electionElapsed >= this.#randomizedElectionTimeout) {
       this.#electionElapsed = 0;
       this.#startElection(this.#config.preVote ? 'pre' : 'real');
@@ -592,7 +603,8 @@ export class RaftCore {
     if (message.type === 'RequestVote') {
       // Disruption guard (Raft thesis §4.2.3): while we hear from a leader, a candidate cannot
       // make us vote or change term, unless the leader itself handed leadership over.
-      const inLease = this.#config.checkQuorum && this.#leaderId !== null && this.#electionElapsed < this.#config.electionTimeoutTicks;
+      const heard = this.#leaderId !== null || this.#restartGuard;
+      const inLease = this.#config.checkQuorum && heard && this.#electionElapsed < this.#config.electionTimeoutTicks;
       if (inLease && !message.transfer) return false;
       if (message.preVote) return true; // a pre-vote never changes our term
     }
@@ -692,6 +704,7 @@ export class RaftCore {
 
   #heardFromLeader(leaderId: ServerId): void {
     this.#electionElapsed = 0;
+    this.#restartGuard = false;
     this.#leaderId = leaderId;
     if (this.#leaderLostHint) this.#resetRandomizedElectionTimeout(); // it is alive after all
   }
