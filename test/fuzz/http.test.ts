@@ -84,7 +84,10 @@ t.test('random requests: documented statuses with messages, no assertion', async
   const statuses: Record<number, number> = {};
   const heapBefore = process.memoryUsage().heapUsed;
   await fc.assert(fc.asyncProperty(method, path, query, body, headers, async (m, p, q, b, h) => {
-    const request: Case = { method: m, url: p + q, body: b, headers: h };
+    // A path may hold a raw `?` (a nasty key segment): the query then continues it with `&`, or
+    // `?wait=1ms` would become a parameter named "?wait" and a blocking GET would wait the
+    // default 5 minutes (CI once timed out on GET /v1/kv/??wait=1ms&index=9007199254740993&keys).
+    const request: Case = { method: m, url: p.includes('?') && q !== '' ? `${p}&${q.slice(1)}` : p + q, body: b, headers: h };
     const response = await withTimeout(app.inject({ method: request.method as 'GET', url: request.url, headers: request.headers, ...(request.body === undefined ? {} : { payload: request.body }) }), 10_000, `${request.method} ${request.url}`);
     statuses[response.statusCode] = (statuses[response.statusCode] ?? 0) + 1;
     if (bugs.length > 0) throw new Error(`assertion in the agent: ${bugs[0]?.message}`);
