@@ -14,7 +14,9 @@ import type { ServerAgent } from './server.js';
  *   servers, all pristine and all expecting N, it bootstraps with that configuration (sorted by
  *   id — every founder computes the same one, so it does not matter who goes first);
  * - a pristine server that meets a server of an existing cluster asks to join instead, and the
- *   leader adds it as a non-voter (promoted once caught up).
+ *   leader adds it as a non-voter (promoted once caught up) — unless that cluster's id is the one
+ *   it would found itself with the servers it sees (a founder that came late to the round):
+ *   then it bootstraps with the same configuration, as it would have a moment earlier;
  * A server with any Raft state never bootstraps again.
  */
 const RETRY_INTERVAL_MS = 1000;
@@ -150,31 +152,63 @@ export class ClusterFormation {
       for (const reply of replies) {
         if (reply.hello !== null && reply.hello.id !== server.info.nodeId) this.#transport.setPeerAddress(reply.hello.id, reply.hello.address);
       }
+      // The other servers, once each (two retry_join addresses may reach the same one).
+      const hellos = [...new Map(replies.flatMap((reply) => (reply.hello === null || reply.hello.id === server.info.nodeId ? [] : [[reply.hello.id, reply.hello] as const]))).values()];
       const existing = replies.find((reply) => reply.hello !== null && reply.hello.clusterId !== null && reply.hello.id !== server.info.nodeId);
       if (existing?.hello != null) {
+        const clusterId = existing.hello.clusterId as string;
+        const late = this.#lateFounding(clusterId, hellos);
+        if (late !== null) {
+          // Another founder bootstrapped a moment before our attempt: we would have founded the
+          // same cluster with the same servers, so we bootstrap the same configuration (the
+          // same first entry). Asking to join instead waits for a leader, and if the only
+          // founder with state does not campaign soon (a long election timeout), for ever.
+          this.#log.info({ clusterId }, 'a founder bootstrapped just before us: bootstrapping the same configuration');
+          await this.#bootstrap(late);
+          return;
+        }
         if (this.#joinedVia === null) await this.#requestJoin(existing.address, existing.hello);
         return;
       }
       const expect = server.config.bootstrapExpect;
       if (expect === 0) return;
-      const founders = new Map<string, HelloReply>([[server.info.nodeId, this.#hello()]]);
-      for (const reply of replies) if (reply.hello?.pristine === true) founders.set(reply.hello.id, reply.hello);
-      if (founders.size < expect) {
-        this.#log.info({ seen: founders.size, expect }, 'waiting for servers before bootstrapping');
+      const founders = hellos.filter((hello) => hello.pristine);
+      if (founders.length + 1 < expect) {
+        this.#log.info({ seen: founders.length + 1, expect }, 'waiting for servers before bootstrapping');
         return;
       }
-      const mismatched = [...founders.values()].filter((hello) => hello.bootstrapExpect !== expect);
-      if (founders.size > expect || mismatched.length > 0) {
-        this.#log.error({ seen: founders.size, expect, mismatched: mismatched.map((h) => h.address) }, 'servers disagree on bootstrap_expect: not bootstrapping');
+      const mismatched = founders.filter((hello) => hello.bootstrapExpect !== expect);
+      if (founders.length + 1 > expect || mismatched.length > 0) {
+        this.#log.error({ seen: founders.length + 1, expect, mismatched: mismatched.map((h) => h.address) }, 'servers disagree on bootstrap_expect: not bootstrapping');
         return;
       }
-      const servers = [...founders.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((hello) => ({ id: hello.id, address: hello.address, voter: true }));
-      await this.#bootstrap({ servers });
+      await this.#bootstrap(this.#foundingConfiguration(founders));
     } catch (error) {
       this.#log.warn({ err: error }, 'cluster formation attempt failed');
     } finally {
       this.#attempting = false;
     }
+  }
+
+  /** The configuration founders bootstrap with: us and the other founders, sorted by id. */
+  #foundingConfiguration(others: readonly HelloReply[]): Configuration {
+    const founders = [this.#hello(), ...others].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { servers: founders.map((hello) => ({ id: hello.id, address: hello.address, voter: true })) };
+  }
+
+  /**
+   * The configuration to bootstrap with when a founder has just bootstrapped `clusterId` without
+   * us, or null. Only if we expect N servers, see exactly N expecting N (pristine, or founded
+   * `clusterId`), and founding with them gives `clusterId` — the id is a hash of the founders'
+   * ids, so those are the servers it was founded with, and the first entry is the same.
+   */
+  #lateFounding(clusterId: string, hellos: readonly HelloReply[]): Configuration | null {
+    const expect = this.#server.config.bootstrapExpect;
+    if (expect === 0) return null;
+    const founders = hellos.filter((hello) => hello.bootstrapExpect === expect && (hello.pristine || hello.clusterId === clusterId));
+    if (founders.length + 1 !== expect) return null;
+    const configuration = this.#foundingConfiguration(founders);
+    return (this.#server.constructor as typeof ServerAgent).clusterIdFor(configuration) === clusterId ? configuration : null;
   }
 
   async #bootstrap(configuration: Configuration): Promise<void> {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from './harness.js';
@@ -35,3 +35,36 @@ for (let trial = 1; trial <= TRIALS; trial++) {
     t.equal(new Set(ids).size, 1, 'and all hold the same id');
   });
 }
+
+/**
+ * A founder that came late to the round: s2 and s3 are up and waiting for a third server when s1
+ * starts, sees all three pristine at its first attempt and bootstraps at once — before s2's and
+ * s3's next attempts, which then meet a server of an existing cluster. They used to ask s1 to
+ * let them join and wait for a leader; s1 (election timeout 60 s, as in the zombie positive
+ * control) does not campaign, so no leader came for a minute (a red CI run). They now see that
+ * founding with the servers they see gives that very cluster id and bootstrap the same
+ * configuration, so one of them is elected at its normal election timeout.
+ */
+t.test('founders that came late to the round bootstrap the same configuration', async (t) => {
+  const cluster = await Cluster.create({ servers: 3, main: AGENT_MAIN });
+  t.teardown(() => cluster.destroy());
+  const slow = join(cluster.root, 's1-slow.json');
+  writeFileSync(slow, JSON.stringify({ raft_election_timeout: '60s' }));
+  cluster.addArgs('s1', `-config-file=${slow}`);
+  cluster.start('s2');
+  cluster.start('s3');
+  // Both made an attempt that saw two pristine servers of three.
+  await cluster.waitFor('s2 and s3 to wait for a third server', async () => (['s2', 's3'].every((name) => cluster.agent(name).output.includes('waiting for servers before bootstrapping')) ? true : undefined), 30_000, 100);
+  cluster.start('s1');
+  const leader = await cluster.waitForLeader(20_000);
+  t.not(leader, 's1', `a late founder leads (${leader}): s1 never campaigns within the test`);
+  const late = ['s2', 's3'].filter((name) => cluster.agent(name).output.includes('bootstrapping the same configuration'));
+  t.comment(`late founders: ${late.join(', ') || 'none (they bootstrapped in the same round as s1)'}`);
+  const peers = JSON.parse((await cluster.http(leader, 'GET', '/v1/status/peers')).text) as string[];
+  t.equal(peers.length, 3, `three voters (${peers.join(', ')})`);
+  const ids = await cluster.waitFor('every server to record the cluster id', async () => {
+    const stored = cluster.servers.map((server) => storedClusterId(server.dataDir));
+    return stored.every((id) => id !== null) ? stored : undefined;
+  }, 30_000, 200);
+  t.equal(new Set(ids).size, 1, `one cluster id (${JSON.stringify(ids)})`);
+});
