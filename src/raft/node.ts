@@ -131,7 +131,7 @@ export class RaftNode {
   #nextReadId = 1;
   readonly #roleListeners: RoleListener[] = [];
   /** Counters for /v1/debug/raft and benchmarks: how much group commit batches. */
-  readonly #stats = { turns: 0, readies: 0, syncedWrites: 0, unsyncedWrites: 0, entriesPersisted: 0, entriesApplied: 0 };
+  readonly #stats = { turns: 0, readies: 0, syncedWrites: 0, unsyncedWrites: 0, entriesPersisted: 0, entriesApplied: 0, strangerTermsDropped: 0 };
   readonly #idleWaiters: (() => void)[] = [];
 
   constructor(options: RaftNodeOptions, initial: InitialState) {
@@ -144,7 +144,7 @@ export class RaftNode {
     });
     this.#lastSnapshotIndex = initial.snapshot?.meta.index ?? 0;
     this.#pauseTicks = Math.max(2, Math.floor(options.raft.electionTimeoutTicks / 2));
-    options.transport.onMessage((message) => this.#receive(message));
+    options.transport.onMessage((message, unverified) => this.#receive(message, unverified));
     options.transport.onPeerConnectionLost?.((id) => this.#peerConnectionLost(id));
   }
 
@@ -387,8 +387,17 @@ export class RaftNode {
     this.#schedule();
   }
 
-  #receive(message: Message): void {
+  #receive(message: Message, unverified: boolean): void {
     if (this.#closed) return;
+    if (unverified && message.term > this.#core.term && !this.#core.configuration.servers.some((server) => server.id === message.from)) {
+      // A server that gave no cluster id at its handshake (while we have one) and is not in our
+      // configuration cannot move our term: anyone who reaches the server port could otherwise
+      // depose the leader and run the term up (test/fuzz/live.test.ts). Members pass, even
+      // before they learn the id (a joining server's first answers to the leader).
+      this.#stats.strangerTermsDropped++;
+      this.#log.debug({ from: message.from, term: message.term, type: message.type }, 'dropping a higher term from a server outside the cluster');
+      return;
+    }
     if (this.#inbox.length >= INBOX_MESSAGES_MAX) return;
     this.#inbox.push(message);
     this.#schedule();

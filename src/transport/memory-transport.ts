@@ -197,7 +197,7 @@ export class MemoryTransport implements RaftTransport, RpcClient, RpcRegistry {
   readonly #handlers = new RpcHandlers();
   readonly #pending = new PendingCalls<string>(RPC_PENDING_CALLS_MAX);
   readonly #peers = new Map<ServerId, string>();
-  #messageHandler: ((message: Message) => void) | null = null;
+  #messageHandler: ((message: Message, unverified: boolean) => void) | null = null;
   #closed = false;
   #unroutableCount = 0;
 
@@ -219,7 +219,7 @@ export class MemoryTransport implements RaftTransport, RpcClient, RpcRegistry {
   }
 
   /** Registers the single receiver of inbound Raft messages. */
-  onMessage(handler: (message: Message) => void): void {
+  onMessage(handler: (message: Message, unverified: boolean) => void): void {
     assert(this.#messageHandler === null, 'onMessage registers the single receiver once');
     this.#messageHandler = handler;
   }
@@ -273,7 +273,7 @@ export class MemoryTransport implements RaftTransport, RpcClient, RpcRegistry {
   receiveRaft(envelope: Envelope): void {
     assert(envelope.kind === 'raft', 'receiveRaft carries Raft frames');
     if (this.#closed || this.#messageHandler === null || envelope.message.to !== this.serverId) return;
-    this.#messageHandler(envelope.message);
+    this.#messageHandler(envelope.message, false);
   }
 
   /** Network side: serve a request; resolves to the encoded reply. */

@@ -113,7 +113,7 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
   #clusterId: string | null;
   /** The cluster id each server that dialled us gave in its hello (bounded). */
   readonly #peerClusterIds = new Map<string, string>();
-  #messageHandler: ((message: Message) => void) | null = null;
+  #messageHandler: ((message: Message, unverified: boolean) => void) | null = null;
   #peerLostHandler: ((id: ServerId) => void) | null = null;
   #server: Server | null = null;
   #boundAddress: string | null = null;
@@ -184,7 +184,12 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
   setClusterId(clusterId: string): void {
     assertIdentifier(clusterId, 'cluster id');
     assert(this.#clusterId === null || this.#clusterId === clusterId, 'the cluster id never changes once set');
+    const learned = this.#clusterId === null;
     this.#clusterId = clusterId;
+    // Raft links dialled before we knew the id said "no cluster id" in their hello: redial, so
+    // peers that know the id do not take our messages for a stranger's (they may not yet have
+    // us in their configuration).
+    if (learned) for (const link of this.#links.values()) link.reconnect();
     for (const connection of [...this.#connections]) {
       const remoteClusterId = connection.remoteHello?.clusterId ?? null;
       if (remoteClusterId === null || remoteClusterId === clusterId) continue;
@@ -209,7 +214,7 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
   }
 
   /** Registers the single receiver of inbound Raft messages (called once per message, in order). */
-  onMessage(handler: (message: Message) => void): void {
+  onMessage(handler: (message: Message, unverified: boolean) => void): void {
     assert(this.#messageHandler === null, 'onMessage registers the single receiver once');
     this.#messageHandler = handler;
   }
@@ -441,7 +446,7 @@ export class TcpTransport implements RaftTransport, RpcClient, RpcRegistry {
       return;
     }
     this.#raftReceivedCount++;
-    this.#messageHandler(message);
+    this.#messageHandler(message, remote.clusterId === null && this.#clusterId !== null);
   }
 
   #serveRequest(connection: Connection, request: RequestFrame): void {

@@ -8,8 +8,11 @@ import type { ServerId } from '../raft/core/types.js';
 export interface RaftTransport {
   /** Queues `message` for `message.to`. Never throws for network conditions. */
   send(message: Message): void;
-  /** Registers the single receiver of inbound Raft messages. */
-  onMessage(handler: (message: Message) => void): void;
+  /**
+   * Registers the single receiver of inbound Raft messages. `unverified`: the sender gave no
+   * cluster id at its handshake while we have one (a server still joining, or a stranger).
+   */
+  onMessage(handler: (message: Message, unverified: boolean) => void): void;
   /**
    * Registers the receiver of a hint: the connection on which a peer sends us Raft messages
    * closed (a killed process closes its sockets at once). Optional; only timing depends on it.
