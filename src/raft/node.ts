@@ -436,7 +436,7 @@ export class RaftNode {
       }
       if (!this.#closed && this.#snapshotBuilt()) await this.#saveSnapshot();
     } catch (error) {
-      this.#log.error({ err: error }, 'raft storage failed: stopping');
+      this.#log.error({ err: error }, error instanceof SnapshotSerializeError ? 'snapshot serializer failed: stopping' : 'raft storage failed: stopping');
       this.#closed = true;
       if (this.#ticker !== null) clearInterval(this.#ticker);
       // Waiting clients get an answer (500, outcome unknown) rather than a dropped connection.
@@ -582,7 +582,7 @@ export class RaftNode {
   async #saveSnapshot(): Promise<void> {
     const build = this.#snapshotBuild as SnapshotBuild;
     this.#snapshotBuild = null;
-    if (build.error !== null) throw build.error;
+    if (build.error !== null) throw new SnapshotSerializeError(build.error);
     const snapshot: Snapshot = { meta: build.meta, data: build.data as Uint8Array };
     const applied = snapshot.meta.index;
     if ((this.#core.snapshotMeta?.index ?? 0) >= applied) return;
@@ -592,5 +592,13 @@ export class RaftNode {
     this.#lastSnapshotIndex = Math.max(this.#lastSnapshotIndex, applied);
     failpoint('raft.afterSnapshot');
     this.#log.info({ index: applied, compactIndex, bytes: snapshot.data.byteLength }, 'snapshot saved');
+  }
+}
+
+/** Serializing the applied state failed (a bug): the server stops, as on a storage failure. */
+class SnapshotSerializeError extends Error {
+  constructor(cause: unknown) {
+    super(`serializing a snapshot failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'SnapshotSerializeError';
   }
 }

@@ -206,14 +206,20 @@ export class OrderedMap<V> {
    * entries() generator (a [key, value] pair and a resumption per key) took ~0.5 s at 1M keys.
    */
   valuesInKeyOrder(): V[] {
-    const values: V[] = [];
+    const values = this.#values;
+    return this.#keysInOrder().map((key) => values.get(key) as V);
+  }
+
+  /** Every key in order, by a walk of the leaf chain. */
+  #keysInOrder(): string[] {
+    const keys: string[] = [];
     let node = this.#root;
     while (!node.leaf) node = node.children[0] as TreeNode;
     for (let leaf: Leaf | null = node; leaf !== null; leaf = leaf.next) {
-      for (const key of leaf.keys) values.push(this.#values.get(key) as V);
+      for (const key of leaf.keys) keys.push(key);
     }
-    assert(values.length === this.#values.size, 'the leaf chain holds every key');
-    return values;
+    assert(keys.length === this.#values.size, 'the leaf chain holds every key');
+    return keys;
   }
 
   /**
@@ -222,13 +228,7 @@ export class OrderedMap<V> {
    * defers to valueAt), then one extra lookup per write until released.
    */
   capture(): MapCapture<V> {
-    const keys: string[] = [];
-    let node = this.#root;
-    while (!node.leaf) node = node.children[0] as TreeNode;
-    for (let leaf: Leaf | null = node; leaf !== null; leaf = leaf.next) {
-      for (const key of leaf.keys) keys.push(key);
-    }
-    assert(keys.length === this.#values.size, 'the leaf chain holds every key');
+    const keys = this.#keysInOrder();
     const before = new Map<string, V | undefined>();
     this.#captures.add(before);
     const values = this.#values;

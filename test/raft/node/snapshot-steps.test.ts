@@ -113,6 +113,7 @@ t.test('a snapshot that fails to serialize stops the server (onFatal), like a st
   target.failWith = new Error('serializer bug');
   target.gateOpen = true;
   await until('onFatal', () => fatal !== null);
-  t.match((fatal as Error).message, /serializer bug/);
+  t.match((fatal as Error).message, /^serializing a snapshot failed: serializer bug$/, 'the error names the serializer and keeps its cause');
+  t.equal((fatal as Error).cause, target.failWith);
   await t.rejects(node.propose(Uint8Array.of(1)), { name: 'RaftRequestError' }, 'the stopped node refuses proposals');
 });
