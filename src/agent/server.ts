@@ -158,7 +158,7 @@ export class ServerAgent implements AgentApi {
     const electionTimeoutTicks = Math.max(2, Math.round(config.raftElectionTimeoutMs / config.raftTickMs));
     this.#node = new RaftNode(
       {
-        raft: makeRaftConfig({ id: this.info.nodeId, electionTimeoutTicks, heartbeatIntervalTicks: 1 }),
+        raft: makeRaftConfig({ id: this.info.nodeId, electionTimeoutTicks, heartbeatIntervalTicks: 1, tickMs: config.raftTickMs }),
         storage: this.#storage,
         transport: this.#transport,
         target: new FsmTarget(this.fsm, (entry, result) => this.#onApplied(entry, result)),

@@ -164,7 +164,8 @@ function readHeartbeat(fields: Fields, common: Common): Heartbeat {
 }
 
 function readHeartbeatResponse(fields: Fields, common: Common): HeartbeatResponse {
-  return { type: 'HeartbeatResponse', ...common, readContext: readUint(fields, 'readContext', 'HeartbeatResponse') };
+  const path = 'HeartbeatResponse';
+  return { type: 'HeartbeatResponse', ...common, readContext: readUint(fields, 'readContext', path), guardMs: readUint(fields, 'guardMs', path) };
 }
 
 function readInstallSnapshot(fields: Fields, common: Common): InstallSnapshot {

@@ -110,6 +110,12 @@ export interface IsolatedLeaderTrial {
   readonly consistentRead: string | null | undefined;
   /** The `?consistent` read returned the value the majority's acknowledged write had replaced. */
   readonly staleConsistent: boolean;
+  readonly defaultRead: string | null | undefined;
+  /**
+   * The default (lease) read returned it: the zombie's lease outlived the others' guards (its
+   * election timeout is longer than theirs; the lease must follow theirs).
+   */
+  readonly staleDefault: boolean;
   readonly details: string;
 }
 
@@ -142,14 +148,19 @@ export async function isolatedLeaderTrial(fc: FaultCluster, zombie: string, key:
   await writeUntilOk(fc, key, after, others, 60_000);
   const status = await fc.raft(zombie, 2000);
   const staged = status?.role === 'leader';
-  const reply = await httpCall(fc.dispatcher, `${fc.url(zombie)}/v1/kv/${key}?consistent`, 'GET', null, 8000);
+  const [reply, defaultReply] = await Promise.all([
+    httpCall(fc.dispatcher, `${fc.url(zombie)}/v1/kv/${key}?consistent`, 'GET', null, 8000),
+    httpCall(fc.dispatcher, `${fc.url(zombie)}/v1/kv/${key}`, 'GET', null, 8000),
+  ]);
   fc.proxy.heal();
   const consistentRead = readValue(reply);
-  const describe = reply.kind === 'reply' ? `${reply.status} ${reply.body.slice(0, 120)}` : reply.message;
+  const defaultRead = readValue(defaultReply);
+  const describe = (r: typeof reply): string => (r.kind === 'reply' ? `${r.status} ${r.body.slice(0, 120)}` : r.message);
   return {
-    staged, consistentRead,
+    staged, consistentRead, defaultRead,
     staleConsistent: consistentRead === before,
-    details: `${zombie} ${staged ? 'still led' : `was ${status?.role ?? 'unreachable'}`} (term ${status?.term}) after the majority acknowledged ${after}; its ?consistent GET: ${describe}`,
+    staleDefault: defaultRead === before,
+    details: `${zombie} ${staged ? 'still led' : `was ${status?.role ?? 'unreachable'}`} (term ${status?.term}) after the majority acknowledged ${after}; its ?consistent GET: ${describe(reply)}; its default GET: ${describe(defaultReply)}`,
   };
 }
 

@@ -62,7 +62,7 @@ const messageArb = fc.record({
   term: fc.oneof(fc.nat(), fc.constant(2 ** 53), fc.constant(-1), fc.double(), fc.constant(Number.MAX_SAFE_INTEGER)),
   prevLogIndex: fc.oneof(fc.nat(), fc.constant(2 ** 60)), prevLogTerm: fc.nat(), commit: fc.nat(),
   entries: fc.array(fc.record({ index: fc.nat(), term: fc.nat(), type: fc.constantFrom('command', 'config', 'noop', 'x'), data: fc.uint8Array({ maxLength: 16 }) }), { maxLength: 3 }),
-  granted: fc.boolean(), preVote: fc.boolean(), lastLogIndex: fc.nat(), lastLogTerm: fc.nat(), transfer: fc.boolean(), readContext: fc.nat(),
+  granted: fc.boolean(), preVote: fc.boolean(), lastLogIndex: fc.nat(), lastLogTerm: fc.nat(), transfer: fc.boolean(), readContext: fc.nat(), guardMs: fc.nat(),
 }, { requiredKeys: ['type', 'from', 'to', 'term'] });
 
 const envelopeValueArb = fc.oneof(

@@ -41,6 +41,13 @@ export interface FaultProfile {
   readonly pauses: boolean;
   /** The longest pause, ms (election timeouts are 1–2 s). */
   readonly pauseMsMax: number;
+  /**
+   * Servers given different election timeouts (1, 2 or 4 s): a leader's lease must follow the
+   * guards its voters report, not its own timeout. (The simulated clients never give up on a
+   * cut-off leader, so a lease that outlived the guards is caught by the process-level zombie
+   * control, test/faults/positive-controls.test.ts, rather than here.)
+   */
+  readonly unequalTimeouts: boolean;
 }
 
 export interface SimulationOptions {
@@ -73,6 +80,7 @@ interface SimNode {
   /** Bumped on every crash so stale disk-completion events are ignored. */
   life: number;
   tickInterval: number;
+  readonly electionTimeoutTicks: number;
   fsm: SimFsm;
   lastCommit: number;
   lastSoftRole: string;
@@ -129,10 +137,11 @@ const TICK = 100;
 const KEYS = ['a', 'b', 'c'];
 const SNAPSHOT_EVERY = 40;
 const CLIENTS = 5;
-/** As the real driver (node.ts #pauseTicks): owed ticks beyond this are a pause. */
-const PAUSE_TICKS = 5;
 /** Pauses come from their own stream, so seeds without pauses replay exactly as before. */
 const PAUSE_STREAM = 0x9a05_e5ee_d5a1_7e00n;
+/** So do unequal election timeouts. */
+const TIMEOUT_STREAM = 0x71e0_07e5_0000_0001n;
+const ELECTION_TIMEOUT_TICKS = 10;
 
 export class Simulator {
   readonly seed: bigint;
@@ -178,7 +187,8 @@ export class Simulator {
     this.#prng = new Prng(options.seed);
     this.#pausePrng = new Prng(options.seed ^ PAUSE_STREAM);
     this.#trace = options.trace === true ? [] : null;
-    this.faults = { ...Simulator.profileFor(this.#prng.fork()), ...options.faults };
+    const timeoutPrng = new Prng(options.seed ^ TIMEOUT_STREAM);
+    this.faults = { ...Simulator.profileFor(this.#prng.fork()), unequalTimeouts: timeoutPrng.chance(0.3), ...options.faults };
     this.#ids = Array.from({ length: options.nodes }, (_, k) => `n${k + 1}`);
     this.#configuration = { servers: this.#ids.map((id) => ({ id, address: `${id}:8300`, voter: true })) };
     const bootstrap = RaftCore.bootstrapState(this.#configuration);
@@ -192,6 +202,7 @@ export class Simulator {
         writing: null,
         life: 0,
         tickInterval: Math.round(TICK * rate),
+        electionTimeoutTicks: this.faults.unequalTimeouts ? timeoutPrng.pick([1, 2, 4]) * ELECTION_TIMEOUT_TICKS : ELECTION_TIMEOUT_TICKS,
         fsm: emptyFsm(),
         lastCommit: 0,
         lastSoftRole: 'follower',
@@ -214,7 +225,7 @@ export class Simulator {
   }
 
   /** Swarm testing: each seed turns on a random subset of faults. */
-  static profileFor(prng: Prng): FaultProfile {
+  static profileFor(prng: Prng): Omit<FaultProfile, 'unequalTimeouts'> {
     const clockSkew = prng.chance(0.2);
     return {
       dropRate: prng.chance(0.5) ? prng.nextFloat() * 0.2 : 0,
@@ -573,8 +584,9 @@ export class Simulator {
     const hardState: HardState = { ...disk.hardState, commit: Math.max(disk.hardState.commit, disk.volatileCommit) };
     const config = makeRaftConfig({
       id: node.id,
-      electionTimeoutTicks: 10,
+      electionTimeoutTicks: node.electionTimeoutTicks,
       heartbeatIntervalTicks: 1,
+      tickMs: TICK,
       leaseReads: this.faults.leaseReads,
       snapshotChunkBytes: 64,
       appendEntriesCountMax: 8,
@@ -637,7 +649,8 @@ export class Simulator {
     node.inbox.push(...node.pausedInbox.splice(0));
     const owed = node.owedTicks;
     node.owedTicks = 0;
-    if (owed > PAUSE_TICKS) {
+    // As the real driver (node.ts #pauseTicks): owed ticks beyond half an election timeout are a pause.
+    if (owed > Math.max(2, Math.floor(node.electionTimeoutTicks / 2))) {
       this.stats.longPauses++;
       // The planted bug: the pause is not counted at all, so a paused leader's lease runs on.
       if (this.#bug !== 'pause-not-counted') core.skipTicks(owed - 1);

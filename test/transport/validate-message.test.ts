@@ -12,7 +12,7 @@ const valid: Message[] = [
   { type: 'AppendEntries', from: 'a', to: 'b', term: 3, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 },
   { type: 'AppendEntriesResponse', from: 'b', to: 'a', term: 3, success: false, matchIndex: 0, rejectedIndex: 9, conflictIndex: 4, conflictTerm: 2 },
   heartbeat('a', 'b', 7),
-  { type: 'HeartbeatResponse', from: 'b', to: 'a', term: 3, readContext: 12 },
+  { type: 'HeartbeatResponse', from: 'b', to: 'a', term: 3, readContext: 12, guardMs: 1000 },
   installSnapshot('a', 'b', 1000),
   { type: 'InstallSnapshotResponse', from: 'b', to: 'a', term: 3, success: true, snapshotIndex: 100, nextOffset: 1000, done: true },
   { type: 'TimeoutNow', from: 'a', to: 'b', term: 3 },

@@ -26,6 +26,11 @@ export interface RaftConfig {
   readonly leaseReads: boolean;
   /** The lease is this many ticks shorter than the election timeout, for clock drift. */
   readonly leaseMarginTicks: number;
+  /**
+   * How long a tick is, in ms. The core counts ticks only; this tells the leader how long each
+   * voter's guard lasts (HeartbeatResponse.guardMs), which bounds its lease.
+   */
+  readonly tickMs: number;
   readonly appendEntriesCountMax: number;
   readonly appendEntriesBytesMax: number;
   readonly inflightMessagesMax: number;
@@ -43,6 +48,7 @@ export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id'> = {
   checkQuorum: true,
   leaseReads: true,
   leaseMarginTicks: 2,
+  tickMs: 100,
   appendEntriesCountMax: APPEND_ENTRIES_COUNT_MAX,
   appendEntriesBytesMax: APPEND_ENTRIES_BYTES_MAX,
   inflightMessagesMax: INFLIGHT_MESSAGES_MAX,
@@ -55,7 +61,7 @@ export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id'> = {
 export function makeRaftConfig(options: RaftConfigOptions): RaftConfig {
   const config: RaftConfig = { ...DEFAULT_RAFT_CONFIG, ...options };
   if (config.id.length === 0) throw new ConfigError('raft: server id must not be empty');
-  for (const key of ['electionTimeoutTicks', 'heartbeatIntervalTicks', 'appendEntriesCountMax', 'appendEntriesBytesMax', 'inflightMessagesMax', 'snapshotChunkBytes', 'proposalBytesMax', 'uncommittedBytesMax'] as const) {
+  for (const key of ['electionTimeoutTicks', 'heartbeatIntervalTicks', 'tickMs', 'appendEntriesCountMax', 'appendEntriesBytesMax', 'inflightMessagesMax', 'snapshotChunkBytes', 'proposalBytesMax', 'uncommittedBytesMax'] as const) {
     if (!Number.isSafeInteger(config[key]) || config[key] < 1) throw new ConfigError(`raft: ${key} must be a positive integer`);
   }
   if (config.electionTimeoutTicks < 2 * config.heartbeatIntervalTicks) {

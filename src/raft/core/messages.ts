@@ -61,9 +61,15 @@ export interface Heartbeat extends Envelope {
   readonly readContext: number;
 }
 
+/**
+ * `guardMs`: how long the follower now refuses to vote for anyone else (its election timeout,
+ * the disruption guard). The leader's lease must end before the guards of a quorum do, whatever
+ * election timeouts the servers were given.
+ */
 export interface HeartbeatResponse extends Envelope {
   readonly type: 'HeartbeatResponse';
   readonly readContext: number;
+  readonly guardMs: number;
 }
 
 /** One chunk of a snapshot (Raft §7). Chunks go in order; `done` marks the last. */

@@ -18,6 +18,8 @@ export class Progress {
   recentActive = false;
   /** The highest heartbeat round the follower acknowledged in the current term. */
   ackedRound = 0;
+  /** How long the follower refuses other candidates after hearing from us, as it last said (0: not yet). */
+  guardMs = 0;
   /** Snapshot transfer: index of the snapshot being sent and how many bytes it acknowledged. */
   snapshotIndex = 0;
   snapshotOffset = 0;

@@ -204,10 +204,20 @@ export class RaftCore {
     if (!this.#hasCommittedInTerm()) return false;
     const voters = this.#membership.voters();
     if (voters.length === 1 && voters[0] === this.id) return true;
-    const round = committedIndex(voters, (id) => this.#progress.get(id)?.ackedRound ?? 0);
-    const sentTick = this.#roundSentTick(round);
-    if (sentTick < 0) return false;
-    return this.#ticks < sentTick + this.#config.electionTimeoutTicks - this.#config.leaseMarginTicks;
+    // Each voter that acknowledged a heartbeat round refuses other candidates for its own guard
+    // after receiving it; the lease holds while a quorum's guards do, counted from when the round
+    // was sent (earlier than received: conservative), and never beyond our own election timeout.
+    // Voters given a shorter election timeout than ours shorten the lease (a leader with a long
+    // one would otherwise serve reads after the others elected a successor).
+    const timeout = this.#config.electionTimeoutTicks;
+    const guardUntil = committedIndex(voters, (id) => {
+      if (id === this.id) return this.#ticks + timeout;
+      const pr = this.#progress.get(id);
+      if (pr === undefined) return -1;
+      const sentTick = this.#roundSentTick(pr.ackedRound);
+      return sentTick < 0 ? -1 : sentTick + Math.min(timeout, Math.floor(pr.guardMs / this.#config.tickMs));
+    });
+    return this.#ticks < guardUntil - this.#config.leaseMarginTicks;
   }
 
   /** Per-peer replication state, for status endpoints and the UI. */
@@ -739,7 +749,7 @@ export class RaftCore {
 
   #handleHeartbeat(message: Heartbeat): void {
     this.#log.commitTo(Math.min(message.commit, this.#log.lastIndex()));
-    this.#send<HeartbeatResponse>({ type: 'HeartbeatResponse', to: message.from, readContext: message.readContext });
+    this.#send<HeartbeatResponse>({ type: 'HeartbeatResponse', to: message.from, readContext: message.readContext, guardMs: this.#config.electionTimeoutTicks * this.#config.tickMs });
   }
 
   #handleInstallSnapshot(message: InstallSnapshot): void {
@@ -851,6 +861,7 @@ export class RaftCore {
 
   #handleHeartbeatResponse(message: HeartbeatResponse, pr: Progress): void {
     pr.onHeartbeatResponse();
+    pr.guardMs = message.guardMs;
     if (message.readContext > pr.ackedRound) {
       pr.ackedRound = message.readContext;
       this.#advanceReads();

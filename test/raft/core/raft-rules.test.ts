@@ -419,6 +419,31 @@ t.test('lease reads: served at once while a quorum answered recently, never by a
   t.equal((cluster.readStates.get('a') ?? []).length, 1, 'an expired lease does not answer');
 });
 
+t.test('lease: a leader given a longer election timeout than its voters leases only as long as their guards', async (t) => {
+  // a (60 ticks, as the zombie positive control's s1) leads b and c (10 ticks). b and c refuse
+  // other candidates for 10 ticks after a heartbeat, so a's lease must end before that, or a
+  // cut-off a serves default reads after b and c elected a successor (for ~60 ticks).
+  const cluster = new TestCluster(['a', 'b', 'c']);
+  cluster.add('a', RaftCore.bootstrapState({ servers: ['a', 'b', 'c'].map((id) => ({ id, address: `${id}:8300`, voter: true })) }), { electionTimeoutTicks: 60 });
+  const leader = cluster.elect('a');
+  cluster.tickAll(2);
+  t.ok(leader.isLeaseValid(), 'the lease holds while b and c answer');
+  cluster.isolate('a');
+  let leaseTicks = -1;
+  let successorTicks = -1;
+  for (let ticks = 1; ticks <= 80 && successorTicks < 0; ticks++) {
+    cluster.tickAll(1);
+    if (leaseTicks < 0 && !leader.isLeaseValid()) leaseTicks = ticks;
+    if (cluster.core('b').role === 'leader' || cluster.core('c').role === 'leader') successorTicks = ticks;
+  }
+  t.ok(leaseTicks > 0 && leaseTicks <= 10 - 2, `a's lease ended within the voters' election timeout minus margin (${leaseTicks} ticks), not its own 60`);
+  t.ok(leaseTicks > 0 && successorTicks > leaseTicks, `b and c elected a successor (after ${successorTicks} ticks) only after the lease ended`);
+  t.equal(leader.role, 'leader', 'a still believes it leads (its check-quorum waits 60 ticks)');
+  leader.readIndex(9, true);
+  cluster.processReady();
+  t.same(cluster.readStates.get('a'), [], 'and answers no lease read');
+});
+
 t.test('skipped ticks (a pause) run the lease out, but neither the election timeout nor check-quorum', async (t) => {
   const cluster = new TestCluster(['a', 'b', 'c']);
   const leader = cluster.elect('a');
