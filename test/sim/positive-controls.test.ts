@@ -48,3 +48,26 @@ t.test('pause-not-counted: a leader whose lease outlives a long pause of its pro
   for (const seed of seedsFor('control-pause', 3, 300)) if (!runSeed(seed, 3, 5000, false, { faults }).ok) failed++;
   t.equal(failed, 0, 'the same seeds without the bug pass');
 });
+
+t.test('guards-ignored: a leader given a longer election timeout than its voters leases past their guards and serves stale reads (caught)', async (t) => {
+  // n1's election timeout is 4× the others' (transfers hand it leadership). Planted: the leader
+  // takes each voter's guard to be its own timeout, as the lease did before voters reported
+  // theirs (HeartbeatResponse.guardMs). Cut off, it then serves lease reads after n2 and n3
+  // elected a successor that acknowledged writes; clients that gave up on it see them.
+  const faults = { leaseReads: true, clockSkew: false, partitions: true, transfers: true, crashes: false, pauses: false, membership: false };
+  const electionTimeouts = [40, 10, 10];
+  let caught = 0;
+  let first = '';
+  for (const seed of seedsFor('control-guards', 3, 100)) {
+    const result = runSeed(seed, 3, 20_000, false, { bug: 'guards-ignored', faults, electionTimeouts });
+    if (!result.ok) {
+      caught++;
+      if (first === '') first = result.error?.split('\n')[0] ?? '';
+    }
+  }
+  t.ok(caught > 0, `the invariants caught the bug in ${caught} of 100 seeds (first: ${first})`);
+  t.match(first, /stale read .*lease=true/, 'as a stale lease read');
+  let failed = 0;
+  for (const seed of seedsFor('control-guards', 3, 100)) if (!runSeed(seed, 3, 20_000, false, { faults, electionTimeouts }).ok) failed++;
+  t.equal(failed, 0, 'the same seeds without the bug pass');
+});

@@ -15,7 +15,7 @@ export interface SeedResult {
 export const CONVERGENCE_TIME = 40 * 10 * 100 * 2;
 
 /** Runs one seed: `steps` events with faults, then heal and wait for convergence. */
-export function runSeed(seed: bigint, nodes: number, steps: number, trace = false, extra: Pick<SimulationOptions, 'bug' | 'faults'> = {}): SeedResult & { trace: readonly string[] } {
+export function runSeed(seed: bigint, nodes: number, steps: number, trace = false, extra: Pick<SimulationOptions, 'bug' | 'faults' | 'electionTimeouts'> = {}): SeedResult & { trace: readonly string[] } {
   const sim = new Simulator({ seed, nodes, trace, ...extra });
   let error: string | null = null;
   try {

@@ -43,9 +43,7 @@ export interface FaultProfile {
   readonly pauseMsMax: number;
   /**
    * Servers given different election timeouts (1, 2 or 4 s): a leader's lease must follow the
-   * guards its voters report, not its own timeout. (The simulated clients never give up on a
-   * cut-off leader, so a lease that outlived the guards is caught by the process-level zombie
-   * control, test/faults/positive-controls.test.ts, rather than here.)
+   * guards its voters report, not its own timeout.
    */
   readonly unequalTimeouts: boolean;
 }
@@ -56,8 +54,10 @@ export interface SimulationOptions {
   readonly trace?: boolean;
   /** Override the seed-derived fault profile (tests of specific scenarios). */
   readonly faults?: Partial<FaultProfile>;
+  /** Each server's election timeout in ticks, in id order (default: from the fault profile). */
+  readonly electionTimeouts?: readonly number[];
   /** A planted bug (positive control): the invariants must catch it. */
-  readonly bug?: 'vote-not-persisted' | 'pause-not-counted';
+  readonly bug?: 'vote-not-persisted' | 'pause-not-counted' | 'guards-ignored';
 }
 
 interface DiskState {
@@ -128,6 +128,8 @@ type SimEvent =
   | { kind: 'partition' }
   | { kind: 'heal' }
   | { kind: 'client'; client: number }
+  /** The client's `request`-th request has waited CLIENT_TIMEOUT_MS: it gives up on it. */
+  | { kind: 'client-timeout'; client: number; request: number }
   | { kind: 'transfer' }
   | { kind: 'membership' }
   | { kind: 'pause' }
@@ -137,6 +139,12 @@ const TICK = 100;
 const KEYS = ['a', 'b', 'c'];
 const SNAPSHOT_EVERY = 40;
 const CLIENTS = 5;
+/**
+ * A client gives up on a request after this long (outcome unknown) and tries another server, as
+ * real clients do. Without it every client stays with a cut-off leader, and nobody is left to
+ * see that leader serve a stale read after the others acknowledged a write.
+ */
+const CLIENT_TIMEOUT_MS = 2500;
 /** Pauses come from their own stream, so seeds without pauses replay exactly as before. */
 const PAUSE_STREAM = 0x9a05_e5ee_d5a1_7e00n;
 /** So do unequal election timeouts. */
@@ -174,6 +182,8 @@ export class Simulator {
   #nextReadId = 1;
   readonly #clientBusy = new Set<number>();
   readonly #believedLeader = new Map<number, string>();
+  /** How many requests each client has made (a timeout names the one it is for). */
+  readonly #clientRequests = new Map<number, number>();
   /** Commands acknowledged to a client, by index. */
   readonly #acked = new Map<number, string>();
   #ackedMaxIndex = 0;
@@ -202,7 +212,7 @@ export class Simulator {
         writing: null,
         life: 0,
         tickInterval: Math.round(TICK * rate),
-        electionTimeoutTicks: this.faults.unequalTimeouts ? timeoutPrng.pick([1, 2, 4]) * ELECTION_TIMEOUT_TICKS : ELECTION_TIMEOUT_TICKS,
+        electionTimeoutTicks: options.electionTimeouts?.[this.#nodes.size] ?? (this.faults.unequalTimeouts ? timeoutPrng.pick([1, 2, 4]) * ELECTION_TIMEOUT_TICKS : ELECTION_TIMEOUT_TICKS),
         fsm: emptyFsm(),
         lastCommit: 0,
         lastSoftRole: 'follower',
@@ -420,6 +430,9 @@ export class Simulator {
         this.#note('partition healed');
         if (this.#faultsActive && this.faults.partitions) this.#schedule(this.#prng.between(200, 3000), { kind: 'partition' });
         return;
+      case 'client-timeout':
+        this.#clientTimeout(event.client, event.request);
+        return;
       case 'client':
         this.#clientEvent(event.client);
         return;
@@ -450,7 +463,12 @@ export class Simulator {
   #turn(node: SimNode): void {
     const core = node.core;
     if (core === null || node.writing !== null) return;
-    for (const message of node.inbox.splice(0)) core.step(message);
+    for (const message of node.inbox.splice(0)) {
+      // The planted bug: the leader takes each voter's guard to be as long as its own election
+      // timeout (the lease before voters reported their guards).
+      if (this.#bug === 'guards-ignored' && message.type === 'HeartbeatResponse') core.step({ ...message, guardMs: Number.MAX_SAFE_INTEGER });
+      else core.step(message);
+    }
     this.#observeRole(node);
     if (!core.hasReady()) return;
     const ready = core.ready();
@@ -788,6 +806,7 @@ export class Simulator {
         return;
       }
       this.#clientBusy.add(client);
+      this.#armClientTimeout(client);
       this.#reads.set(requestId, { client, node: node.id, key, requiredIndex: this.#ackedMaxIndex, readIndex: null, lease });
       this.#kick(node);
       return;
@@ -801,8 +820,28 @@ export class Simulator {
     }
     this.#believedLeader.set(client, node.id);
     this.#clientBusy.add(client);
+    this.#armClientTimeout(client);
     this.#proposals.set(`${node.id}:${result.index}`, { client, node: node.id, index: result.index, term: result.term, command });
     this.#kick(node);
+  }
+
+  #armClientTimeout(client: number): void {
+    const request = (this.#clientRequests.get(client) ?? 0) + 1;
+    this.#clientRequests.set(client, request);
+    this.#schedule(CLIENT_TIMEOUT_MS, { kind: 'client-timeout', client, request });
+  }
+
+  /**
+   * The client stops waiting: a write's outcome is unknown (it may still commit, unacknowledged),
+   * a read is dropped; its next request goes to a server picked at random.
+   */
+  #clientTimeout(client: number, request: number): void {
+    if (!this.#clientBusy.has(client) || this.#clientRequests.get(client) !== request) return;
+    for (const [key, proposal] of this.#proposals) if (proposal.client === client) this.#proposals.delete(key);
+    for (const [id, read] of this.#reads) if (read.client === client) this.#reads.delete(id);
+    this.#believedLeader.delete(client);
+    this.#note(`client ${client} gives up`);
+    this.#clientDone(client);
   }
 
   #redirect(client: number, leaderId: string | null): void {
