@@ -34,5 +34,10 @@ export interface RaftStorage {
    * keeps the newest `snapshotsRetained`, then deletes log entries with index <= compactIndex.
    */
   saveSnapshot(snapshot: Snapshot, compactIndex: number): Promise<void>;
+  /**
+   * Optional: makes the snapshot's file durable ahead of saveSnapshot(), outside the turn; it may
+   * overlap persist(). saveSnapshot() of the same snapshot then only compacts.
+   */
+  stageSnapshot?(snapshot: Snapshot): Promise<void>;
   close(): Promise<void>;
 }

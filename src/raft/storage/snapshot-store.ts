@@ -51,6 +51,7 @@ export interface SnapshotFileName {
 
 /** The snapshot directory: durable writes, retention, verified reads. One owner at a time. */
 export class SnapshotStore {
+  #writes = 0;
   readonly #directory: string;
   readonly #retained: number;
 
@@ -76,7 +77,7 @@ export class SnapshotStore {
     await mkdir(this.#directory, { recursive: true });
     const names = await readdir(this.#directory);
     for (const name of names) {
-      if (name.endsWith(SNAPSHOT_SUFFIX + TEMP_SUFFIX)) await unlink(join(this.#directory, name));
+      if (name.endsWith(TEMP_SUFFIX) && name.includes(SNAPSHOT_SUFFIX)) await unlink(join(this.#directory, name));
     }
   }
 
@@ -116,7 +117,9 @@ export class SnapshotStore {
     const encoded = encodeSnapshotFile(snapshot);
     const fileName = snapshotFileName(snapshot.meta);
     const finalPath = join(this.#directory, fileName);
-    const tempPath = finalPath + TEMP_SUFFIX;
+    // Its own temp name: a snapshot written ahead of the turn (LevelStorage.stageSnapshot) may
+    // still be in flight when one with the same name is installed from the leader.
+    const tempPath = `${finalPath}.${++this.#writes}${TEMP_SUFFIX}`;
     try {
       const handle = await open(tempPath, 'w');
       try {

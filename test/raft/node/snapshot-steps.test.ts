@@ -59,8 +59,7 @@ async function until(what: string, condition: () => boolean, timeoutMs = 10_000)
   }
 }
 
-async function singleServer(t: Test, target: GatedTarget, onFatal: (error: unknown) => void = () => undefined) {
-  const storage = new MemoryStorage();
+async function singleServer(t: Test, target: GatedTarget, onFatal: (error: unknown) => void = () => undefined, storage = new MemoryStorage()) {
   const network = new MemoryNetwork(7n);
   const transport = network.createTransport({ address: 'n1', serverId: 'n1' });
   const node = new RaftNode({
@@ -115,5 +114,61 @@ t.test('a snapshot that fails to serialize stops the server (onFatal), like a st
   await until('onFatal', () => fatal !== null);
   t.match((fatal as Error).message, /^serializing a snapshot failed: serializer bug$/, 'the error names the serializer and keeps its cause');
   t.equal((fatal as Error).cause, target.failWith);
+  await t.rejects(node.propose(Uint8Array.of(1)), { name: 'RaftRequestError' }, 'the stopped node refuses proposals');
+});
+
+/** Storage whose snapshot files are written ahead of the turn (stageSnapshot), when the test lets it. */
+class StagingStorage extends MemoryStorage {
+  readonly staged: number[] = [];
+  stagingStarted = 0;
+  failWith: Error | null = null;
+  #release: () => void = () => undefined;
+  readonly #gate = new Promise<void>((resolve) => {
+    this.#release = resolve;
+  });
+
+  release(): void {
+    this.#release();
+  }
+
+  async stageSnapshot(snapshot: Snapshot): Promise<void> {
+    this.stagingStarted++;
+    await this.#gate;
+    if (this.failWith !== null) throw this.failWith;
+    this.staged.push(snapshot.meta.index);
+  }
+}
+
+t.test('the snapshot file is written between turns too: writes commit while it is being written', async (t) => {
+  const target = new GatedTarget();
+  target.gateOpen = true;
+  const storage = new StagingStorage();
+  const { node } = await singleServer(t, target, undefined, storage);
+  await write(node, 10);
+  await until('the snapshot file to be written', () => storage.stagingStarted > 0);
+  await write(node, 25);
+  t.ok(target.applied >= 35, `35 writes applied while its file was being written (applied ${target.applied})`);
+  t.equal((node.status() as { snapshotIndex: number }).snapshotIndex, 0, 'not saved before its file is durable');
+  t.equal((node.status() as { firstIndex: number }).firstIndex, 1, 'nothing compacted yet');
+  storage.release();
+  await until('the snapshot to be saved', () => (node.status() as { snapshotIndex: number }).snapshotIndex > 0);
+  const saved = (node.status() as { snapshotIndex: number }).snapshotIndex;
+  t.same(storage.staged.slice(0, 1), [saved], 'the saved snapshot is the staged one');
+});
+
+t.test('a snapshot file that fails to be written stops the server (onFatal), as a storage failure', async (t) => {
+  const target = new GatedTarget();
+  target.gateOpen = true;
+  const storage = new StagingStorage();
+  storage.failWith = new Error('disk full');
+  let fatal: unknown = null;
+  const { node } = await singleServer(t, target, (error) => {
+    fatal = error;
+  }, storage);
+  await write(node, 10);
+  await until('the snapshot file to be written', () => storage.stagingStarted > 0);
+  storage.release();
+  await until('onFatal', () => fatal !== null);
+  t.equal(fatal, storage.failWith, 'the storage error itself');
   await t.rejects(node.propose(Uint8Array.of(1)), { name: 'RaftRequestError' }, 'the stopped node refuses proposals');
 });

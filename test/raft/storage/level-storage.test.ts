@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { EMPTY_HARD_STATE } from '../../../src/raft/core/types.js';
@@ -247,10 +247,48 @@ t.test('a leftover temp file from a crashed snapshot write is removed at load', 
   await storage.saveSnapshot(snapshot(3, 1), 2);
   await storage.close();
   await writeFile(join(options.dataDir, 'raft', 'snapshots', '1-5.snap.tmp'), 'half a snapshot');
+  await writeFile(join(options.dataDir, 'raft', 'snapshots', '1-4.snap.7.tmp'), 'half of one written ahead of the turn');
   const { storage: again, state } = await opened(options);
   t.same(await snapshotDirectoryNames(options.dataDir), ['1-3.snap']);
   t.same(state.snapshot, snapshot(3, 1));
   await again.close();
+});
+
+t.test('a snapshot staged ahead of the turn: written while appends go on, then saved without a second write', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(1, 's1', 10), entries: entries(1, 10, 1) }));
+  // Staging only touches the snapshot directory: appends may overlap it (no "calls must not overlap").
+  const staging = storage.stageSnapshot(snapshot(8, 1));
+  await storage.persist(request({ hardState: hardState(1, 's1', 12), entries: entries(11, 12, 1) }));
+  await staging;
+  const path = join(options.dataDir, 'raft', 'snapshots', '1-8.snap');
+  const staged = await stat(path);
+  t.same(await snapshotDirectoryNames(options.dataDir), ['1-8.snap'], 'the file is durable before saveSnapshot');
+  await storage.saveSnapshot(snapshot(8, 1), 8);
+  t.equal((await stat(path)).ino, staged.ino, 'saveSnapshot only compacted: the staged file was not written again');
+  const { storage: again, state } = await reopen(storage, options);
+  t.same(state, { hardState: hardState(1, 's1', 12), snapshot: snapshot(8, 1), entries: entries(9, 12, 1) });
+  // A different snapshot than the staged one is written by saveSnapshot itself.
+  await again.stageSnapshot(snapshot(10, 1));
+  await again.saveSnapshot(snapshot(11, 1), 10);
+  t.same(await snapshotDirectoryNames(options.dataDir), ['1-10.snap', '1-11.snap']);
+  const { storage: third, state: thirdState } = await reopen(again, options);
+  t.same(thirdState.snapshot, snapshot(11, 1));
+  await third.close();
+});
+
+t.test('a crash after staging, before saveSnapshot: the log still continues the staged snapshot', async (t) => {
+  const options = { dataDir: t.testdir() };
+  const { storage } = await opened(options);
+  await storage.persist(request({ hardState: hardState(2, 's1', 12), entries: [...entries(1, 6, 1), ...entries(7, 12, 2)] }));
+  await storage.stageSnapshot(snapshot(9, 2));
+  const { storage: again, state } = await reopen(storage, options);
+  t.same(state, { hardState: hardState(2, 's1', 12), snapshot: snapshot(9, 2), entries: entries(10, 12, 2) }, 'started from the staged file, every later entry kept');
+  await again.saveSnapshot(snapshot(11, 2), 10);
+  const { storage: third, state: thirdState } = await reopen(again, options);
+  t.same(thirdState, { hardState: hardState(2, 's1', 12), snapshot: snapshot(11, 2), entries: entries(12, 12, 2) });
+  await third.close();
 });
 
 t.test('a crash between a received snapshot file and its batch is finished at load', async (t) => {
