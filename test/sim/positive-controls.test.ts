@@ -1,31 +1,49 @@
 import t from 'tap';
+import type { Test } from 'tap';
 import { runSeed, seedsFor } from './run-seed.js';
+import type { SimulationOptions } from './simulator.js';
 
 /**
  * Positive controls of Tier 1 (RELIABILITY.md B1): a planted bug must make the simulation's
  * invariants fail, or the invariants are not checking what they claim. Deterministic, unlike a
- * staged real-process scenario, so it proves the control on every run.
+ * staged real-process scenario, so it proves the control on every run. Each control also runs
+ * its seeds without the bug, which must all pass (the control is the bug, not the seeds).
  */
-t.test('vote-not-persisted: a server that forgets its vote across a crash votes twice in a term (caught)', async (t) => {
+
+interface Control {
+  readonly suite: string;
+  readonly seeds: number;
+  readonly steps: number;
+  readonly bug: NonNullable<SimulationOptions['bug']>;
+  readonly options: Pick<SimulationOptions, 'faults' | 'electionTimeouts'>;
+}
+
+/** How many seeds the bug fails (and the first error), and how many fail without it. */
+function runControl(control: Control): { caught: number; first: string; failedWithoutBug: number } {
   let caught = 0;
   let first = '';
-  for (const seed of seedsFor('control-vote', 3, 200)) {
-    const result = runSeed(seed, 3, 5000, false, { bug: 'vote-not-persisted', faults: { crashes: true, partitions: true } });
+  let failedWithoutBug = 0;
+  for (const seed of seedsFor(control.suite, 3, control.seeds)) {
+    const result = runSeed(seed, 3, control.steps, false, { ...control.options, bug: control.bug });
     if (!result.ok) {
       caught++;
       if (first === '') first = result.error?.split('\n')[0] ?? '';
     }
+    if (!runSeed(seed, 3, control.steps, false, control.options).ok) failedWithoutBug++;
   }
-  t.ok(caught > 0, `the invariants caught the bug in ${caught} of 200 seeds (first: ${first})`);
-  t.match(first, /voted twice|two leaders/, 'as a double vote or two leaders in a term');
-});
+  return { caught, first, failedWithoutBug };
+}
 
-t.test('the same seeds without the bug pass (the control is the bug, not the seeds)', async (t) => {
-  let failed = 0;
-  for (const seed of seedsFor('control-vote', 3, 200)) {
-    if (!runSeed(seed, 3, 5000, false, { faults: { crashes: true, partitions: true } }).ok) failed++;
-  }
-  t.equal(failed, 0);
+function checkControl(t: Test, control: Control, expected: RegExp, as: string): void {
+  const { caught, first, failedWithoutBug } = runControl(control);
+  t.ok(caught > 0, `the invariants caught the bug in ${caught} of ${control.seeds} seeds (first: ${first})`);
+  t.match(first, expected, as);
+  t.equal(failedWithoutBug, 0, 'the same seeds without the bug pass');
+}
+
+t.test('vote-not-persisted: a server that forgets its vote across a crash votes twice in a term (caught)', async (t) => {
+  checkControl(t, { suite: 'control-vote', seeds: 200, steps: 5000, bug: 'vote-not-persisted', options: { faults: { crashes: true, partitions: true } } },
+    /voted twice|two leaders/, 'as a double vote or two leaders in a term');
 });
 
 t.test('pause-not-counted: a leader whose lease outlives a long pause of its process serves stale reads (caught)', async (t) => {
@@ -33,20 +51,8 @@ t.test('pause-not-counted: a leader whose lease outlives a long pause of its pro
   // (RaftCore.skipTicks). Planted: the pause is not counted at all. Long pauses, so that the
   // others elect a leader and acknowledge writes before the paused one resumes.
   const faults = { pauses: true, pauseMsMax: 8000, leaseReads: true, clockSkew: false, partitions: true, crashes: false };
-  let caught = 0;
-  let first = '';
-  for (const seed of seedsFor('control-pause', 3, 300)) {
-    const result = runSeed(seed, 3, 5000, false, { bug: 'pause-not-counted', faults });
-    if (!result.ok) {
-      caught++;
-      if (first === '') first = result.error?.split('\n')[0] ?? '';
-    }
-  }
-  t.ok(caught > 0, `the invariants caught the bug in ${caught} of 300 seeds (first: ${first})`);
-  t.match(first, /stale read .*lease=true/, 'as a stale lease read');
-  let failed = 0;
-  for (const seed of seedsFor('control-pause', 3, 300)) if (!runSeed(seed, 3, 5000, false, { faults }).ok) failed++;
-  t.equal(failed, 0, 'the same seeds without the bug pass');
+  checkControl(t, { suite: 'control-pause', seeds: 300, steps: 5000, bug: 'pause-not-counted', options: { faults } },
+    /stale read .*lease=true/, 'as a stale lease read');
 });
 
 t.test('guards-ignored: a leader given a longer election timeout than its voters leases past their guards and serves stale reads (caught)', async (t) => {
@@ -55,19 +61,6 @@ t.test('guards-ignored: a leader given a longer election timeout than its voters
   // theirs (HeartbeatResponse.guardMs). Cut off, it then serves lease reads after n2 and n3
   // elected a successor that acknowledged writes; clients that gave up on it see them.
   const faults = { leaseReads: true, clockSkew: false, partitions: true, transfers: true, crashes: false, pauses: false, membership: false };
-  const electionTimeouts = [40, 10, 10];
-  let caught = 0;
-  let first = '';
-  for (const seed of seedsFor('control-guards', 3, 100)) {
-    const result = runSeed(seed, 3, 20_000, false, { bug: 'guards-ignored', faults, electionTimeouts });
-    if (!result.ok) {
-      caught++;
-      if (first === '') first = result.error?.split('\n')[0] ?? '';
-    }
-  }
-  t.ok(caught > 0, `the invariants caught the bug in ${caught} of 100 seeds (first: ${first})`);
-  t.match(first, /stale read .*lease=true/, 'as a stale lease read');
-  let failed = 0;
-  for (const seed of seedsFor('control-guards', 3, 100)) if (!runSeed(seed, 3, 20_000, false, { faults, electionTimeouts }).ok) failed++;
-  t.equal(failed, 0, 'the same seeds without the bug pass');
+  checkControl(t, { suite: 'control-guards', seeds: 100, steps: 20_000, bug: 'guards-ignored', options: { faults, electionTimeouts: [40, 10, 10] } },
+    /stale read .*lease=true/, 'as a stale lease read');
 });
