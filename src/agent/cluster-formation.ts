@@ -86,6 +86,7 @@ export class ClusterFormation {
       clusterId: server.clusterId,
       pristine: server.node.isPristine,
       bootstrapExpect: server.config.bootstrapExpect,
+      term: server.node.term,
     };
   }
 
@@ -199,13 +200,16 @@ export class ClusterFormation {
   /**
    * The configuration to bootstrap with when a founder has just bootstrapped `clusterId` without
    * us, or null. Only if we expect N servers, see exactly N expecting N (pristine, or founded
-   * `clusterId`), and founding with them gives `clusterId` — the id is a hash of the founders'
-   * ids, so those are the servers it was founded with, and the first entry is the same.
+   * `clusterId` and still in term 1: no election yet, so the cluster is as it was founded), and
+   * founding with them gives `clusterId` — the id is a hash of the founders' ids, so those are
+   * the servers it was founded with, and the first entry is the same. A cluster that has moved
+   * on (a later term) is joined instead: a wiped founder that kept its node id must not come
+   * back as a founder of a configuration that may have changed since.
    */
   #lateFounding(clusterId: string, hellos: readonly HelloReply[]): Configuration | null {
     const expect = this.#server.config.bootstrapExpect;
     if (expect === 0) return null;
-    const founders = hellos.filter((hello) => hello.bootstrapExpect === expect && (hello.pristine || hello.clusterId === clusterId));
+    const founders = hellos.filter((hello) => hello.bootstrapExpect === expect && (hello.pristine || (hello.clusterId === clusterId && hello.term <= 1)));
     if (founders.length + 1 !== expect) return null;
     const configuration = this.#foundingConfiguration(founders);
     return (this.#server.constructor as typeof ServerAgent).clusterIdFor(configuration) === clusterId ? configuration : null;

@@ -89,6 +89,8 @@ export interface HelloReply {
   readonly clusterId: string | null;
   readonly pristine: boolean;
   readonly bootstrapExpect: number;
+  /** Its Raft term: 0 pristine, 1 bootstrapped and no election yet. */
+  readonly term: number;
 }
 
 export interface JoinRequest {
@@ -208,7 +210,7 @@ export function parseHelloReply(payload: unknown): HelloReply {
   const body = object(payload, 'hello');
   const clusterId = body.clusterId === null ? null : text(body.clusterId, 'hello.clusterId');
   if (typeof body.pristine !== 'boolean') throw new BadRequestError('hello.pristine: expected a boolean');
-  return { id: text(body.id, 'hello.id'), address: text(body.address, 'hello.address'), clusterId, pristine: body.pristine, bootstrapExpect: count(body.bootstrapExpect, 'hello.bootstrapExpect') };
+  return { id: text(body.id, 'hello.id'), address: text(body.address, 'hello.address'), clusterId, pristine: body.pristine, bootstrapExpect: count(body.bootstrapExpect, 'hello.bootstrapExpect'), term: count(body.term, 'hello.term') };
 }
 
 export function parseJoinRequest(payload: unknown): JoinRequest {

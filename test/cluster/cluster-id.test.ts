@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from './harness.js';
@@ -67,4 +67,33 @@ t.test('founders that came late to the round bootstrap the same configuration', 
     return stored.every((id) => id !== null) ? stored : undefined;
   }, 30_000, 200);
   t.equal(new Set(ids).size, 1, `one cluster id (${JSON.stringify(ids)})`);
+});
+
+/**
+ * Late founding is only for a cluster that has not moved on: a founder wiped after an election
+ * that comes back with its node id (given with -node-id) asks to join, as before, rather than
+ * bootstrapping the founders' configuration again (which may have changed since).
+ */
+t.test('a wiped founder with its old node id joins a cluster that has moved on', async (t) => {
+  const nodeIds = ['5e2f3a10-0000-4000-8000-000000000001', '5e2f3a10-0000-4000-8000-000000000002', '5e2f3a10-0000-4000-8000-000000000003'];
+  const cluster = await Cluster.create({ servers: 3, main: AGENT_MAIN, nodeIds });
+  t.teardown(() => cluster.destroy());
+  cluster.startAll();
+  await cluster.waitForLeader(60_000);
+  const victim = (await cluster.leader()) === 's3' ? 's2' : 's3';
+  await cluster.kill(victim);
+  rmSync(cluster.agent(victim).dataDir, { recursive: true, force: true });
+  mkdirSync(cluster.agent(victim).dataDir, { recursive: true });
+  cluster.agent(victim).output = '';
+  cluster.start(victim);
+  await cluster.waitFor(`${victim} to ask to join`, async () => (cluster.agent(victim).output.includes('joining an existing cluster') ? true : undefined), 30_000, 100);
+  t.notOk(cluster.agent(victim).output.includes('bootstrapping the same configuration'), 'it did not bootstrap as a founder');
+  const leader = await cluster.waitForLeader(30_000);
+  const { status, text } = await cluster.http(leader, 'PUT', '/v1/kv/after-wipe', 'v');
+  t.equal(`${status} ${text}`, '200 true', 'the cluster takes writes');
+  const value = await cluster.waitFor(`${victim} to catch up`, async () => {
+    const reply = await cluster.http(victim, 'GET', '/v1/kv/after-wipe?stale&raw');
+    return reply.status === 200 ? reply.text : undefined;
+  }, 30_000, 200);
+  t.equal(value, 'v', `${victim} has the state again`);
 });
