@@ -173,6 +173,11 @@ export class Simulator {
   readonly #voteOf = new Map<string, string>();
   readonly #prefixHashAt = new Map<string, number>();
   readonly #appliedAt = new Map<number, number>();
+  /**
+   * The term of the first server to apply each index, at that moment: the entry was committed in
+   * that term or an earlier one (a server learns a commit index from a leader of its own term).
+   */
+  readonly #appliedInTerm = new Map<number, number>();
   #maxApplied = 0;
 
   // Clients.
@@ -891,7 +896,10 @@ export class Simulator {
     if (entry.index !== fsm.applied + 1) throw this.#fail(`${node.id} applies ${entry.index} after ${fsm.applied}`);
     const identity = entryIdentity(entry);
     const seen = this.#appliedAt.get(entry.index);
-    if (seen === undefined) this.#appliedAt.set(entry.index, identity);
+    if (seen === undefined) {
+      this.#appliedAt.set(entry.index, identity);
+      this.#appliedInTerm.set(entry.index, node.core?.term ?? 0);
+    }
     else if (seen !== identity) throw this.#fail(`state machine safety: ${node.id} applies a different entry at ${entry.index}`);
     this.#maxApplied = Math.max(this.#maxApplied, entry.index);
     fsm.applied = entry.index;
@@ -967,15 +975,21 @@ export class Simulator {
     }
   }
 
-  /** Leader completeness: a new leader's log holds every entry anyone applied. */
+  /**
+   * Leader completeness (Raft §5.4): a new leader's log holds every entry committed in an earlier
+   * term. Entries committed in its own term or later need not be there: a server may win an
+   * older term late (votes it received before a pause, counted after it), while a leader of a
+   * newer term commits entries it never sees (its appends are refused, it commits nothing).
+   */
   #checkLeaderCompleteness(node: SimNode): void {
     const core = node.core;
     if (core === null) return;
-    if (core.lastIndex < this.#maxApplied) throw this.#fail(`leader ${node.id} (term ${core.term}) lacks applied entries: last ${core.lastIndex} < ${this.#maxApplied}`);
-    for (let index = Math.max(core.firstIndex, 1); index <= this.#maxApplied; index++) {
-      const entry = core.entryAt(index);
-      const applied = this.#appliedAt.get(index);
-      if (entry !== undefined && applied !== undefined && entryIdentity(entry) !== applied) {
+    for (let index = 1; index <= this.#maxApplied; index++) {
+      const committedBy = this.#appliedInTerm.get(index);
+      if (committedBy === undefined || committedBy >= core.term) continue;
+      if (index > core.lastIndex) throw this.#fail(`leader ${node.id} (term ${core.term}) lacks applied entry ${index} (committed by term ${committedBy}): its last is ${core.lastIndex}`);
+      const entry = index >= core.firstIndex ? core.entryAt(index) : undefined;
+      if (entry !== undefined && entryIdentity(entry) !== this.#appliedAt.get(index)) {
         throw this.#fail(`leader ${node.id} (term ${core.term}) has a different entry at applied index ${index}`);
       }
     }
