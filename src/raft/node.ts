@@ -56,10 +56,11 @@ interface SnapshotBuild {
   readonly meta: SnapshotMeta;
   /** The serialized state, once built. */
   data: Uint8Array | null;
-  /** What serializing threw (a bug), to stop the server with in the next turn. */
+  /**
+   * What stops the server in the next turn: serializing failed (a bug, SnapshotSerializeError),
+   * or writing the file ahead of the turn did (a storage failure).
+   */
   error: unknown;
-  /** What writing its file ahead of the turn threw (a storage failure: the server stops too). */
-  stageError: unknown;
 }
 
 /** Raft messages queued for the next turn; beyond this they are dropped (Raft retransmits). */
@@ -559,7 +560,7 @@ export class RaftNode {
     const applied = target.appliedIndex;
     if (this.#snapshotBuild !== null || applied - this.#lastSnapshotIndex < this.#options.snapshotIntervalEntries) return;
     failpoint('raft.beforeSnapshot');
-    const build: SnapshotBuild = { meta: this.#core.snapshotMetaFor(applied), data: null, error: null, stageError: null };
+    const build: SnapshotBuild = { meta: this.#core.snapshotMetaFor(applied), data: null, error: null };
     this.#snapshotBuild = build;
     void this.#buildSnapshot(build, target.snapshot());
   }
@@ -572,7 +573,7 @@ export class RaftNode {
       if (data === null) return;
     } catch (error) {
       // Serializing applied state fails only by a bug: the next turn stops the server with it.
-      build.error = error;
+      build.error = new SnapshotSerializeError(error);
       this.#schedule();
       return;
     }
@@ -584,7 +585,9 @@ export class RaftNode {
         await storage.stageSnapshot({ meta: build.meta, data });
       } catch (error) {
         if (abandoned()) return;
-        build.stageError = error;
+        build.error = error;
+        this.#schedule();
+        return;
       }
     }
     build.data = data;
@@ -593,15 +596,14 @@ export class RaftNode {
 
   #snapshotBuilt(): boolean {
     const build = this.#snapshotBuild;
-    return build !== null && (build.data !== null || build.error !== null || build.stageError !== null);
+    return build !== null && (build.data !== null || build.error !== null);
   }
 
   /** In a turn: saves the built snapshot and compacts the log, unless an installed one is newer. */
   async #saveSnapshot(): Promise<void> {
     const build = this.#snapshotBuild as SnapshotBuild;
     this.#snapshotBuild = null;
-    if (build.error !== null) throw new SnapshotSerializeError(build.error);
-    if (build.stageError !== null) throw build.stageError;
+    if (build.error !== null) throw build.error;
     const snapshot: Snapshot = { meta: build.meta, data: build.data as Uint8Array };
     const applied = snapshot.meta.index;
     if ((this.#core.snapshotMeta?.index ?? 0) >= applied) return;

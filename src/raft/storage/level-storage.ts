@@ -201,8 +201,7 @@ export class LevelStorage implements RaftStorage {
    * load() may start from it, as from a crash inside saveSnapshot().
    */
   async stageSnapshot(snapshot: Snapshot): Promise<void> {
-    assert(this.#loaded, 'LevelStorage: load() must come first');
-    if (this.#failure !== null) throw new Error('raft storage failed earlier; refusing further writes', { cause: this.#failure });
+    this.#assertWritable();
     try {
       await this.#snapshots.write(snapshot);
     } catch (error) {
@@ -253,10 +252,15 @@ export class LevelStorage implements RaftStorage {
   }
 
   #beginOperation(): void {
-    assert(this.#loaded, 'LevelStorage: load() must come first');
     assert(!this.#operationRunning, 'LevelStorage: calls must not overlap');
-    if (this.#failure !== null) throw new Error('raft storage failed earlier; refusing further writes', { cause: this.#failure });
+    this.#assertWritable();
     this.#operationRunning = true;
+  }
+
+  /** Loaded, and no write has failed (a failed disk refuses every later write). */
+  #assertWritable(): void {
+    assert(this.#loaded, 'LevelStorage: load() must come first');
+    if (this.#failure !== null) throw new Error('raft storage failed earlier; refusing further writes', { cause: this.#failure });
   }
 
   async #append(request: PersistRequest): Promise<void> {
