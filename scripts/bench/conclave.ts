@@ -36,6 +36,8 @@ export interface ConclaveClusterOptions {
   readonly readyTimeoutMs?: number;
   /** 3 (default): `-bootstrap-expect 3 -retry-join …`; 1: the dev agent, `agent -dev -data-dir …`. */
   readonly servers?: (typeof SERVER_COUNTS)[number];
+  /** Node options before the script (`--single-threaded-gc`, …): what `node <options> main.js` gets. */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** `conclave <package version> (<git commit>[-dirty])`, best effort. */
@@ -80,7 +82,7 @@ export async function startConclaveCluster(options: ConclaveClusterOptions = {})
     const dataDir = join(root, name);
     mkdirSync(dataDir, { recursive: true });
     const args = [
-      main, 'agent', '-server', '-node', name, '-data-dir', dataDir,
+      ...(options.nodeArgs ?? []), main, 'agent', '-server', '-node', name, '-data-dir', dataDir,
       '-bind', '127.0.0.1', '-client', '127.0.0.1', '-dns-port', '0',
       '-http-port', String(ports[index]), '-server-port', String(serverPort(index)),
       ...formation,
@@ -96,6 +98,7 @@ export async function startConclaveCluster(options: ConclaveClusterOptions = {})
   const settings: Record<string, string> = count === 1
     ? { servers: '1', mode: 'agent -dev -data-dir (LevelDB, fsync on)', main, 'data-dirs': root, node: process.version }
     : { servers: String(count), main, 'bootstrap-expect': String(count), 'data-dirs': root, node: process.version };
+  if (options.nodeArgs !== undefined && options.nodeArgs.length > 0) settings['node options'] = options.nodeArgs.join(' ');
   const cluster = new ConclaveCluster(root, servers, settings, 'conclave', true);
   try {
     await cluster.waitHealthy(options.readyTimeoutMs ?? 60_000);
