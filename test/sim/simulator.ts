@@ -192,7 +192,7 @@ export class Simulator {
   /** Commands acknowledged to a client, by index. */
   readonly #acked = new Map<number, string>();
   #ackedMaxIndex = 0;
-  stats = { proposals: 0, acked: 0, reads: 0, readsOk: 0, crashes: 0, elections: 0, snapshotsSent: 0, leaseReadsChecked: 0, pauses: 0, longPauses: 0 };
+  stats = { proposals: 0, acked: 0, reads: 0, readsOk: 0, crashes: 0, elections: 0, snapshotsSent: 0, leaseReadsChecked: 0, pauses: 0, longPauses: 0, interimApplied: 0, interimSent: 0 };
 
   readonly #bug: SimulationOptions['bug'];
 
@@ -460,14 +460,14 @@ export class Simulator {
   // The driver model: step the inbox, take a Ready, persist (with latency), send, apply.
 
   #kick(node: SimNode): void {
-    if (node.turnScheduled || node.writing !== null || node.core === null) return;
+    if (node.turnScheduled || node.core === null) return;
     node.turnScheduled = true;
     this.#schedule(0, { kind: 'turn', node: node.id });
   }
 
   #turn(node: SimNode): void {
     const core = node.core;
-    if (core === null || node.writing !== null) return;
+    if (core === null) return;
     for (const message of node.inbox.splice(0)) {
       // The planted bug: the leader takes each voter's guard to be as long as its own election
       // timeout (the lease before voters reported their guards).
@@ -475,6 +475,20 @@ export class Simulator {
       else core.step(message);
     }
     this.#observeRole(node);
+    if (node.writing !== null) {
+      // As the real driver does while a write is in flight (RaftNode.#interim): send, apply and
+      // answer what needs none of that write.
+      const interim = core.interimReady();
+      if (interim === null) return;
+      this.stats.interimSent += interim.messages.length;
+      this.stats.interimApplied += interim.committedEntries.length;
+      for (const message of interim.messages) this.#send(message);
+      for (const entry of interim.committedEntries) this.#apply(node, entry);
+      for (const readState of interim.readStates) this.#readReady(node, readState.requestId, readState.index);
+      for (const failure of interim.readFailures) this.#readFailed(failure.requestId);
+      this.#completeReads(node);
+      return;
+    }
     if (!core.hasReady()) return;
     const ready = core.ready();
     this.#checkReady(node, ready);

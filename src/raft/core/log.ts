@@ -165,12 +165,13 @@ export class RaftLog {
     return true;
   }
 
-  /** Committed entries after `applied`, bounded by bytes (at least one). */
-  nextCommitted(bytesMax: number): Entry[] {
-    // Committed entries that are not yet stable are in the same Ready's `entries`, which the
-    // driver persists before applying, so every committed entry may be handed out.
-    if (this.applied >= this.committed) return [];
-    return this.slice(this.applied + 1, this.committed, Number.MAX_SAFE_INTEGER, bytesMax);
+  /** Committed entries after `applied` up to `upTo`, bounded by bytes (at least one). */
+  nextCommitted(bytesMax: number, upTo = this.committed): Entry[] {
+    // Committed entries that are not yet stable here are durable on a majority: a Ready hands
+    // them out with its own `entries`, and the driver may apply them before that write ends.
+    const last = Math.min(upTo, this.committed);
+    if (this.applied >= last) return [];
+    return this.slice(this.applied + 1, last, Number.MAX_SAFE_INTEGER, bytesMax);
   }
 
   /** Drops entries with index <= `index` (already in a snapshot), keeping their position known. */

@@ -15,6 +15,7 @@ import type {
   RequestVote,
   RequestVoteResponse,
 } from './messages.js';
+import { mayPrecedePersist } from './messages.js';
 import { Progress } from './progress.js';
 import { committedIndex, voteOutcome } from './quorum.js';
 import { Membership, type ConfigChange } from './membership.js';
@@ -23,6 +24,7 @@ import type {
   Entry,
   HardState,
   InitialState,
+  InterimReady,
   ProposeResult,
   ReadFailure,
   ReadState,
@@ -434,6 +436,40 @@ export class RaftCore {
     this.#roundInOutbox = 0;
     this.#readyInProgress = { ready, lastEntry: entries[entries.length - 1] ?? null };
     return ready;
+  }
+
+  /**
+   * While the last Ready's write is in flight, the work that needs none of it: the messages that
+   * may precede a persist (a leader's appends and heartbeats, with its new proposals), entries
+   * committed since (durable on a majority, so they need not wait for our disk) and reads
+   * confirmed since. A leader whose followers acknowledged entries it wrote in an earlier turn
+   * answers those proposals now instead of after this turn's fsync: most acknowledgements arrive
+   * during the leader's next write. Null when there is nothing, or when a received snapshot must
+   * be restored first (only the next Ready does that). Acknowledgements and votes, promises about
+   * our disk, stay for the next Ready.
+   */
+  interimReady(): InterimReady | null {
+    if (this.#readyInProgress === null || this.#pendingSnapshot !== null) return null;
+    this.#flushAppends();
+    // Only entries already durable here: applied never passes what this server holds on disk,
+    // so a snapshot (taken at the applied index) never runs ahead of the log it compacts.
+    const committedEntries = this.#log.nextCommitted(COMMITTED_BATCH_BYTES_MAX, this.#log.stableIndex);
+    const early = this.#outbox.some(mayPrecedePersist);
+    if (committedEntries.length === 0 && !early && this.#readStates.length === 0 && this.#readFailures.length === 0) return null;
+    const last = committedEntries[committedEntries.length - 1];
+    if (last !== undefined) this.#log.applied = last.index;
+    let messages: Message[] = [];
+    if (early) {
+      messages = this.#outbox.filter(mayPrecedePersist);
+      this.#outbox = this.#outbox.filter((message) => !mayPrecedePersist(message));
+      // The round's heartbeats are on their way: a read arriving now must start a new round
+      // (a round sent before a read was received cannot confirm it), as after ready().
+      this.#roundInOutbox = 0;
+    }
+    const interim: InterimReady = { messages, committedEntries, readStates: this.#readStates, readFailures: this.#readFailures };
+    this.#readStates = [];
+    this.#readFailures = [];
+    return interim;
   }
 
   /** The driver made `ready` durable, sent its messages and applied its entries. */

@@ -104,6 +104,18 @@ export interface Ready {
   readonly mustSync: boolean;
 }
 
+/**
+ * What a driver may do while a Ready's write is in flight (RaftCore.interimReady): send
+ * `messages` (all of them may precede a persist), apply `committedEntries` (durable on a majority
+ * already), deliver `readStates` and report `readFailures`, exactly as for a Ready.
+ */
+export interface InterimReady {
+  readonly messages: readonly import('./messages.js').Message[];
+  readonly committedEntries: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+  readonly readFailures: readonly ReadFailure[];
+}
+
 /** A proposal's fate as far as the core can tell at once. */
 export type ProposeResult =
   | { readonly ok: true; readonly index: number; readonly term: number }

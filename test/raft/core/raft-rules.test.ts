@@ -548,3 +548,47 @@ t.test('the host persists before the core counts its own entries', async (t) => 
   t.equal(next.committedEntries.length, 1, 'committed only after the host acknowledged the write');
   core.advance(next);
 });
+
+t.test('while its write is in flight a leader applies what followers acknowledged of its durable log, and nothing else', async (t) => {
+  const cluster = new TestCluster(['a', 'b', 'c']);
+  const leader = cluster.elect('a');
+  const text = (entries: readonly Entry[]): string[] => entries.filter((entry) => entry.type === 'normal').map((entry) => new TextDecoder().decode(entry.data));
+  // Each follower persists what it got and answers; the answers come back here.
+  const followersAnswer = (messages: readonly Message[]): Message[] => {
+    for (const message of messages) cluster.deliver(message);
+    const answers: Message[] = [];
+    for (const id of ['b', 'c']) {
+      const core = cluster.core(id);
+      while (core.hasReady()) {
+        const ready = core.ready();
+        answers.push(...ready.messages);
+        core.advance(ready);
+      }
+    }
+    return answers;
+  };
+  t.equal(leader.interimReady(), null, 'nothing in flight, no interim');
+  cluster.propose('a', 'x');
+  const first = leader.ready();
+  t.same(text(first.entries), ['x']);
+  leader.advance(first); // x is durable on the leader
+  const acksForX = followersAnswer(first.messages);
+  t.ok(acksForX.length > 0 && acksForX.every((message) => message.type === 'AppendEntriesResponse'));
+
+  cluster.propose('a', 'y');
+  const second = leader.ready(); // the write of y is now in flight
+  t.same(text(second.entries), ['y']);
+  for (const message of acksForX) leader.step(message);
+  t.notOk(leader.hasReady(), 'no Ready while one is in flight');
+  const interim = leader.interimReady();
+  t.ok(interim !== null);
+  t.same(text(interim?.committedEntries ?? []), ['x'], 'x is applied now, not after the write of y');
+  t.ok(interim?.messages.every((message) => message.type === 'AppendEntries' || message.type === 'Heartbeat'), 'only messages that may precede a write');
+
+  // Both followers acknowledge y: committed by a majority, but not durable here yet.
+  const acksForY = followersAnswer(second.messages);
+  for (const message of acksForY) leader.step(message);
+  t.same(text(leader.interimReady()?.committedEntries ?? []), [], 'y waits for the leader\'s own write');
+  leader.advance(second);
+  t.same(text(leader.ready().committedEntries), ['y'], 'applied with the next Ready');
+});
