@@ -483,7 +483,8 @@ export class RaftNode {
   }
 
   #stopOnFatal(error: unknown): void {
-    this.#log.error({ err: error }, error instanceof SnapshotSerializeError ? 'snapshot serializer failed: stopping' : 'raft storage failed: stopping');
+    // pendingWrites: the proposals about to be answered "outcome unknown" (#failWaiters).
+    this.#log.error({ err: error, pendingWrites: this.#proposals.size }, error instanceof SnapshotSerializeError ? 'snapshot serializer failed: stopping' : 'raft storage failed: stopping');
     this.#closed = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
     // Waiting clients get an answer (500, outcome unknown) rather than a dropped connection.
