@@ -139,7 +139,13 @@ t.test('a fourth server joins and a write commits with it; leave shrinks the con
   }, 60_000);
   t.equal(voters, 4, 'four voters');
   t.equal((await cluster.http('s4', 'PUT', '/v1/kv/with-four', 'yes')).text, 'true', 'a write through the new server commits');
-  const seen = await cluster.http('s4', 'GET', '/v1/kv/with-four?stale');
+  t.equal((await cluster.http('s4', 'GET', '/v1/kv/with-four')).status, 200, 'a default read through it right after sees the write');
+  // A ?stale read serves this server's state as it is: the leader answers a write once it applied
+  // it, possibly before s4 learns the commit index (as in Consul's stale mode). It follows soon.
+  const seen = await cluster.waitFor('s4 to apply the write', async () => {
+    const reply = await cluster.http('s4', 'GET', '/v1/kv/with-four?stale');
+    return reply.status === 200 ? reply : undefined;
+  }, 10_000);
   t.equal(seen.status, 200, 'and the new server has it');
   // With s4 a voter, losing one of the original three still leaves a majority of four.
   const victim = cluster.servers.find((s) => s.name !== 's4' && s.process !== null)?.name as string;
