@@ -44,6 +44,8 @@ export interface RunOptions extends FaultClusterOptions {
   readonly resultsRoot?: string;
   /** Quiet seconds after the last fault before the final reads. */
   readonly quietS?: number;
+  /** Keep the servers' data dirs for a post-mortem when a check fails (default true). */
+  readonly keepDataOnFailure?: boolean;
   /** Let the caller act during the run (positive controls drive their own faults). */
   readonly during?: (fc: FaultCluster, history: History, stop: { done: boolean }) => Promise<void>;
 }
@@ -164,7 +166,7 @@ export async function runJepsen(options: RunOptions): Promise<RunResult> {
     await stopWatchers(watchStop, watchers);
     monitor.stop();
     nemesis.stopSupervisor();
-    await fc.destroy(!ok);
+    await fc.destroy(!ok && options.keepDataOnFailure !== false);
   }
 }
 

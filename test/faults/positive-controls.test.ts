@@ -96,6 +96,8 @@ for (const bug of runs('lock') ? [null, 'no-lockdelay'] as const : []) {
       name: `control-lock-${bug ?? 'none'}`, servers: 3, timeS: 15, seed: 5, faults: [], quietS: 1,
       registerClients: 0, setClients: 0, lockClients: 4,
       lock: { destroyChance: 0.5, lockDelayS: 2, keys: 1 },
+      // The planted bug must fail a check: its data dirs are no post-mortem, only litter in /tmp.
+      keepDataOnFailure: bug === null,
       ...(bug === null ? {} : { env: { CONCLAVE_TEST_BUG: bug } }),
     });
     const l2 = result.summary.mustBeZero['lockL2'] ?? 0;
