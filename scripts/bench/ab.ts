@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchCluster } from './bench-cluster.js';
 import { median } from './bench-report.js';
+import { optionValue } from './cli-options.js';
 import { CONCLAVE_MAIN_DEFAULT, startConclaveCluster } from './conclave.js';
 import { LOAD_DEFAULTS, WORKLOADS } from './load.js';
 import type { LoadReport, Workload } from './load.js';
@@ -133,13 +134,7 @@ function sideLine(report: LoadReport): string {
 }
 
 function parseOptions(argv: readonly string[]): AbOptions & { readonly servers: 1 | 3 } {
-  const value = (name: string): string | undefined => {
-    const at = argv.indexOf(`--${name}`);
-    if (at === -1) return undefined;
-    const next = argv[at + 1];
-    if (next === undefined || (next.startsWith('--') && !name.endsWith('node-args'))) throw new Error(`--${name} needs a value`);
-    return next;
-  };
+  const value = (name: string): string | undefined => optionValue(argv, name, name.endsWith('node-args'));
   const number = (name: string, fallback: number, integer: boolean): number => {
     const text = value(name);
     const parsed = text === undefined ? fallback : Number(text);
@@ -153,12 +148,14 @@ function parseOptions(argv: readonly string[]): AbOptions & { readonly servers: 
   if (servers !== 1 && servers !== 3) throw new Error('--servers is 1 or 3');
   const rounds = number('rounds', 4, true);
   if (rounds < 1) throw new Error('--rounds must be at least 1');
+  const durationSeconds = number('duration', 10, false);
+  if (durationSeconds === 0) throw new Error('--duration must be above 0');
   return {
     a: { main: value('a') ?? CONCLAVE_MAIN_DEFAULT, nodeArgs: nodeArgs('a-node-args') },
     b: { main: value('b') ?? CONCLAVE_MAIN_DEFAULT, nodeArgs: nodeArgs('b-node-args') },
     workload: workload as Workload,
     rounds,
-    durationSeconds: number('duration', 10, false),
+    durationSeconds,
     warmupSeconds: number('warmup', LOAD_DEFAULTS.warmupSeconds, false),
     concurrency: number('concurrency', LOAD_DEFAULTS.concurrency, true),
     servers,

@@ -5,6 +5,7 @@ import type { BenchCluster } from './bench-cluster.js';
 import { renderMarkdown, summarize } from './bench-report.js';
 import type { BenchResults } from './bench-report.js';
 import { measureDiskCeiling, measureNoopCeiling } from './ceilings.js';
+import { optionValue } from './cli-options.js';
 import { startConclaveCluster, startFakeConsulCluster, CONCLAVE_MAIN_DEFAULT } from './conclave.js';
 import { consulTarget } from './consul-target.js';
 import { startEtcdCluster } from './etcd.js';
@@ -59,13 +60,7 @@ interface RunOptions {
 }
 
 function parseOptions(argv: readonly string[]): RunOptions {
-  const value = (name: string): string | undefined => {
-    const at = argv.indexOf(`--${name}`);
-    if (at === -1) return undefined;
-    const next = argv[at + 1];
-    if (next === undefined || next.startsWith('--')) throw new Error(`--${name} needs a value`);
-    return next;
-  };
+  const value = (name: string): string | undefined => optionValue(argv, name);
   const number = (name: string, fallback: number): number => {
     const text = value(name);
     const parsed = text === undefined ? fallback : Number(text);

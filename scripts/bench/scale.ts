@@ -3,6 +3,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { BenchCluster } from './bench-cluster.js';
 import { summarize } from './bench-report.js';
+import { optionValue } from './cli-options.js';
 import { CONCLAVE_MAIN_DEFAULT, conclaveVersion, startConclaveCluster, startFakeConsulCluster } from './conclave.js';
 import { consulTarget } from './consul-target.js';
 import { etcdVersion, startEtcdCluster } from './etcd.js';
@@ -84,13 +85,7 @@ function parseList<T extends string>(text: string, known: readonly T[], what: st
 }
 
 function parseOptions(argv: readonly string[]): ScaleOptions {
-  const value = (name: string): string | undefined => {
-    const at = argv.indexOf(`--${name}`);
-    if (at === -1) return undefined;
-    const next = argv[at + 1];
-    if (next === undefined || next.startsWith('--')) throw new Error(`--${name} needs a value`);
-    return next;
-  };
+  const value = (name: string): string | undefined => optionValue(argv, name);
   const integer = (name: string, fallback: number, min: number, max: number): number => {
     const text = value(name);
     const parsed = text === undefined ? fallback : Number(text);

@@ -454,14 +454,14 @@ export class RaftCore {
     // Only entries already durable here: applied never passes what this server holds on disk,
     // so a snapshot (taken at the applied index) never runs ahead of the log it compacts.
     const committedEntries = this.#log.nextCommitted(COMMITTED_BATCH_BYTES_MAX, this.#log.stableIndex);
-    const early = this.#outbox.some(mayPrecedePersist);
-    if (committedEntries.length === 0 && !early && this.#readStates.length === 0 && this.#readFailures.length === 0) return null;
+    const messages: Message[] = [];
+    const kept: Message[] = [];
+    for (const message of this.#outbox) (mayPrecedePersist(message) ? messages : kept).push(message);
+    if (committedEntries.length === 0 && messages.length === 0 && this.#readStates.length === 0 && this.#readFailures.length === 0) return null;
     const last = committedEntries[committedEntries.length - 1];
     if (last !== undefined) this.#log.applied = last.index;
-    let messages: Message[] = [];
-    if (early) {
-      messages = this.#outbox.filter(mayPrecedePersist);
-      this.#outbox = this.#outbox.filter((message) => !mayPrecedePersist(message));
+    if (messages.length > 0) {
+      this.#outbox = kept;
       // The round's heartbeats are on their way: a read arriving now must start a new round
       // (a round sent before a read was received cannot confirm it), as after ready().
       this.#roundInOutbox = 0;
