@@ -611,8 +611,10 @@ export class RaftNode {
     const target = this.#options.target;
     const applied = target.appliedIndex;
     if (this.#snapshotBuild !== null || applied - this.#lastSnapshotIndex < this.#options.snapshotIntervalEntries) return;
+    const meta = this.#core.snapshotMetaFor(applied);
+    if (meta === null) return;
     failpoint('raft.beforeSnapshot');
-    const build: SnapshotBuild = { meta: this.#core.snapshotMetaFor(applied), data: null, error: null };
+    const build: SnapshotBuild = { meta, data: null, error: null };
     this.#snapshotBuild = build;
     void this.#buildSnapshot(build, target.snapshot());
   }

@@ -14,6 +14,7 @@ const STEPS = Number(process.env.SIM_STEPS ?? 10_000);
 const REGRESSION_SEEDS: readonly { seed: bigint; nodes: number }[] = [
   { seed: 0xd0c22c68a5aa3b36n, nodes: 3 }, // a deposed leader's proposal was never resolved
   { seed: 0x527141ba199c789bn, nodes: 3 }, // membership restore livelocked the event queue
+  { seed: 0xdecaf4f833af1a4an, nodes: 5 }, // a snapshot received during a write, then snapshotMetaFor(older applied)
 ];
 
 for (const nodes of [3, 5]) {

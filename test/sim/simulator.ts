@@ -946,7 +946,8 @@ export class Simulator {
     if (!this.faults.compaction || core === null) return;
     const base = node.disk.snapshot?.meta.index ?? 0;
     if (node.fsm.applied - base < SNAPSHOT_EVERY) return;
-    const meta: SnapshotMeta = core.snapshotMetaFor(node.fsm.applied);
+    const meta: SnapshotMeta | null = core.snapshotMetaFor(node.fsm.applied);
+    if (meta === null) return;
     const data = new TextEncoder().encode(JSON.stringify({ applied: node.fsm.applied, chain: node.fsm.chain, values: [...node.fsm.values] }));
     const snapshot: Snapshot = { meta, data };
     // Keep a few trailing entries so a slightly slow follower needs no snapshot.

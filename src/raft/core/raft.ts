@@ -227,9 +227,15 @@ export class RaftCore {
     return [...this.#progress.entries()].map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive }));
   }
 
-  /** The metadata a snapshot of the state machine at `index` (<= applied) must carry. */
-  snapshotMetaFor(index: number): SnapshotMeta {
+  /**
+   * The metadata a snapshot of the state machine at `index` (<= applied) must carry, or null when
+   * a snapshot received from the leader has replaced the log past `index` (see below).
+   */
+  snapshotMetaFor(index: number): SnapshotMeta | null {
     assert(index <= this.#log.applied, 'snapshot only applied state');
+    // A snapshot received from the leader replaced our log past `index` (stepped while our own
+    // write was in flight): the next Ready restores it, so state at `index` is not worth saving.
+    if (index < this.#log.offsetIndex()) return null;
     const term = this.#log.term(index);
     assert(term !== undefined, 'snapshot index is in the log');
     return { index, term, configuration: this.#membership.at(index) };

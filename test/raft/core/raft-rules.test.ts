@@ -3,7 +3,7 @@ import { Prng } from '../../../src/lib/prng.js';
 import { makeRaftConfig } from '../../../src/raft/core/config.js';
 import type { AppendEntries, InstallSnapshot, Message } from '../../../src/raft/core/messages.js';
 import { RaftCore } from '../../../src/raft/core/raft.js';
-import type { Entry } from '../../../src/raft/core/types.js';
+import type { Entry, SnapshotMeta } from '../../../src/raft/core/types.js';
 import { TestCluster } from './harness.js';
 
 /**
@@ -12,6 +12,13 @@ import { TestCluster } from './harness.js';
  */
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+/** A snapshot of `core`'s state at `index`, which it must be able to describe. */
+function snapshotAt(core: RaftCore, index: number, data: Uint8Array): { meta: SnapshotMeta; data: Uint8Array } {
+  const meta = core.snapshotMetaFor(index);
+  if (meta === null) throw new Error(`no snapshot metadata at ${index}`);
+  return { meta, data };
+}
 
 t.test('§5.2 a follower that hears nothing campaigns; one leader is elected and appends a no-op', async (t) => {
   const cluster = new TestCluster(['a', 'b', 'c']);
@@ -329,7 +336,7 @@ t.test('snapshots: a lagging follower gets a chunked InstallSnapshot and drops i
   cluster.stabilize();
   const applied = leader.appliedIndex;
   const data = bytes('snapshot of everything up to applied, longer than one chunk'.repeat(2));
-  leader.compact({ meta: leader.snapshotMetaFor(applied), data }, applied);
+  leader.compact(snapshotAt(leader, applied, data), applied);
   t.equal(leader.firstIndex, applied + 1, 'the leader dropped its log up to the snapshot');
   cluster.heal();
   cluster.sent.length = 0;
@@ -348,6 +355,28 @@ t.test('snapshots: a lagging follower gets a chunked InstallSnapshot and drops i
   t.same(cluster.appliedTexts('c').slice(-1), ['after'], 'replication continues after the snapshot');
 });
 
+t.test('snapshots: a snapshot received from the leader makes one of older state moot, not fatal', async (t) => {
+  // Found by the simulator (seed 0xdecaf4f833af1a4a, 5 servers): a follower stepped the last
+  // chunk of the leader's snapshot while its own write was in flight (the interim turn); after
+  // that write the driver asked for the metadata of a snapshot at its state machine's applied
+  // index, which the received snapshot had just compacted away, and the core asserted: the
+  // server would have stopped. It now answers null and the next Ready restores the snapshot.
+  const cluster = new TestCluster(['a', 'b', 'c']);
+  const leader = cluster.elect('a');
+  for (let k = 0; k < 5; k++) cluster.propose('a', `v${k}`);
+  cluster.stabilize();
+  const c = cluster.core('c');
+  const appliedByC = c.appliedIndex;
+  cluster.isolate('c');
+  for (let k = 0; k < 30; k++) cluster.propose('a', `w${k}`);
+  cluster.stabilize();
+  const snapshot = snapshotAt(leader, leader.appliedIndex, bytes('state at the leader'));
+  leader.compact(snapshot, leader.appliedIndex);
+  c.step({ type: 'InstallSnapshot', from: 'a', to: 'c', term: leader.term, meta: snapshot.meta, offset: 0, totalBytes: snapshot.data.byteLength, chunk: snapshot.data, done: true });
+  t.equal(c.snapshotMetaFor(appliedByC), null, 'no metadata for state older than the received snapshot');
+  t.equal(c.ready().snapshot?.meta.index, snapshot.meta.index, 'the next Ready restores the received snapshot');
+});
+
 t.test('snapshots: a server joining with an empty log gets a snapshot once the leader compacted its log', async (t) => {
   // Found by test/faults/bitflip.test.ts: a wiped server rejoined after the leader had compacted
   // its log. Probing walked the new server's next index down to 1, term(0) is 0 (the empty
@@ -359,7 +388,7 @@ t.test('snapshots: a server joining with an empty log gets a snapshot once the l
   cluster.stabilize();
   const applied = leader.appliedIndex;
   const data = bytes('state at applied');
-  leader.compact({ meta: leader.snapshotMetaFor(applied), data }, applied);
+  leader.compact(snapshotAt(leader, applied, data), applied);
   cluster.add('d', { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
   t.ok(leader.proposeConfigChange({ type: 'add-nonvoter', id: 'd', address: 'd:8300' }).ok);
   cluster.stabilize();
