@@ -113,7 +113,7 @@ export class History {
     this.#write({
       t: round(op.completeT), proc: op.proc, type, f: op.f, key: op.key, value: details.value ?? op.value, node: op.node, mode: op.mode,
       index: op.index, status: op.status, ...(op.outcome === null ? {} : { outcome: op.outcome }),
-      ...(type === 'ok' ? (isLock(op.f) && op.body !== null ? { body: op.body.slice(0, 100) } : {}) : { error: op.body }), ...(isLock(op.f) ? { wall: op.completeWall } : {}), ...(op.data === null ? {} : { data: op.data }),
+      ...(type === 'ok' ? ((isLock(op.f) || op.f === 'cas') && op.body !== null ? { body: op.body.slice(0, 100) } : {}) : { error: op.body }), ...(isLock(op.f) ? { wall: op.completeWall } : {}), ...(op.data === null ? {} : { data: op.data }),
       ...(op.entries === null ? {} : { entries: op.entries }),
     });
   }
