@@ -232,7 +232,9 @@ export class ServerAgent implements AgentApi {
         try {
           return await this.#applyLocal(command);
         } catch (error) {
-          if (error instanceof RaftRequestError && error.reason === 'not-leader' && Date.now() < deadline) continue;
+          // Not leading, or deposed before it committed and certainly not applied (superseded):
+          // hold and retry with the leader there is now, as for a write that never left.
+          if (error instanceof RaftRequestError && (error.reason === 'not-leader' || error.reason === 'superseded') && Date.now() < deadline) continue;
           throw this.#raftError(error);
         }
       }
@@ -778,6 +780,8 @@ export class ServerAgent implements AgentApi {
         return withOutcome(new OverloadedError('Too many pending writes, retry later'), 'not-applied');
       case 'timeout':
         return new UnknownOutcomeError('timed out waiting for the write to commit; it may still be applied');
+      case 'restored':
+        return new UnknownOutcomeError('a snapshot from the leader replaced this server\'s log before the write was applied here; it may have been applied');
       case 'superseded':
         return withOutcome(new InternalError('leadership changed before the write committed; it was not applied'), 'not-applied');
       case 'config-change-pending':

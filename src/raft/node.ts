@@ -74,7 +74,7 @@ const CATCH_UP_TICKS_MAX = 64;
 export class RaftRequestError extends Error {
   override name = 'RaftRequestError';
   constructor(
-    readonly reason: 'not-leader' | 'transferring' | 'too-large' | 'overloaded' | 'timeout' | 'superseded' | 'closed' | 'config-change-pending' | 'invalid-config-change',
+    readonly reason: 'not-leader' | 'transferring' | 'too-large' | 'overloaded' | 'timeout' | 'superseded' | 'restored' | 'closed' | 'config-change-pending' | 'invalid-config-change',
     readonly leaderId: ServerId | null,
     readonly outcome: 'not-applied' | 'unknown',
   ) {
@@ -132,6 +132,8 @@ export class RaftNode {
   /** The snapshot being serialized between turns (#buildSnapshot) or waiting to be saved, or null. */
   #snapshotBuild: SnapshotBuild | null = null;
   readonly #proposals = new Map<number, PendingProposal>();
+  /** The term of the last entry applied here, or of the snapshot restored (#rejectSuperseded). */
+  #appliedTerm = 0;
   readonly #reads = new Map<number, PendingRead>();
   #appliedWaiters: AppliedWaiter[] = [];
   #nextReadId = 1;
@@ -530,6 +532,15 @@ export class RaftNode {
       this.#snapshotBuild = null;
       this.#options.target.restore(ready.snapshot);
       this.#lastSnapshotIndex = ready.snapshot.meta.index;
+      // Our proposals the snapshot covers are never applied here one by one: whether they are in
+      // it is not known here.
+      for (const [index, proposal] of this.#proposals) {
+        if (index > ready.snapshot.meta.index) continue;
+        clearTimeout(proposal.timer);
+        this.#proposals.delete(index);
+        proposal.reject(new RaftRequestError('restored', this.#core.leaderId, 'unknown'));
+      }
+      this.#rejectSuperseded(ready.snapshot.meta.term);
     }
     this.#applyCommitted(ready.committedEntries);
     this.#stats.readies++;
@@ -574,7 +585,30 @@ export class RaftNode {
         else proposal.reject(new RaftRequestError('superseded', this.#core.leaderId, 'not-applied'));
       }
     }
-    if (entries.length > 0) failpoint('raft.afterApply');
+    const last = entries[entries.length - 1];
+    if (last !== undefined) {
+      this.#rejectSuperseded(last.term);
+      failpoint('raft.afterApply');
+    }
+  }
+
+  /**
+   * Entries apply in log order and terms never decrease along a log, so once an entry of term t
+   * is applied here, no proposal of an older term still waiting (its index is past what was
+   * applied) can ever commit: the committed log holds no older term after a newer one. Its
+   * writer hears "not applied" now instead of at the proposal timeout: a deposed leader's last
+   * proposals, past where its successor's log ends, were left waiting for entries that an idle
+   * cluster may not write for a long time.
+   */
+  #rejectSuperseded(term: number): void {
+    if (term <= this.#appliedTerm) return;
+    this.#appliedTerm = term;
+    for (const [index, proposal] of this.#proposals) {
+      if (proposal.term >= term) continue;
+      clearTimeout(proposal.timer);
+      this.#proposals.delete(index);
+      proposal.reject(new RaftRequestError('superseded', this.#core.leaderId, 'not-applied'));
+    }
   }
 
   #deliverReads(readStates: readonly ReadState[], readFailures: readonly ReadFailure[]): void {

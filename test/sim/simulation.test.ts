@@ -48,7 +48,7 @@ t.test('a seed replays exactly: 20 seeds run twice give the same trace hashes', 
 
 t.test('the simulation exercises what it claims to', async (t) => {
   // A guard against a harness that silently stopped injecting faults or making progress.
-  const totals = { acked: 0, crashes: 0, elections: 0, snapshotsSent: 0, readsOk: 0, leaseReadsChecked: 0, pauses: 0, longPauses: 0, interimApplied: 0, interimSent: 0 };
+  const totals = { acked: 0, refused: 0, crashes: 0, elections: 0, snapshotsSent: 0, readsOk: 0, leaseReadsChecked: 0, pauses: 0, longPauses: 0, interimApplied: 0, interimSent: 0 };
   for (const seed of seedsFor('coverage', 5, 50)) {
     const result = runSeed(seed, 5, STEPS);
     for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += result.stats[key];
@@ -62,5 +62,6 @@ t.test('the simulation exercises what it claims to', async (t) => {
   t.ok(totals.pauses > 20, `pauses: ${totals.pauses}`);
   t.ok(totals.longPauses > 10, `pauses past half an election timeout: ${totals.longPauses}`);
   t.ok(totals.interimApplied > 100, `entries applied while a write was in flight: ${totals.interimApplied}`);
+  t.ok(totals.refused > 0, `proposals answered "not applied" once a newer term's entry applied: ${totals.refused}`);
   t.ok(totals.interimSent > 100, `messages sent while a write was in flight: ${totals.interimSent}`);
 });

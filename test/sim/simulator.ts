@@ -191,8 +191,10 @@ export class Simulator {
   readonly #clientRequests = new Map<number, number>();
   /** Commands acknowledged to a client, by index. */
   readonly #acked = new Map<number, string>();
+  /** Commands a client was told were not applied (their proposal was superseded): never applied. */
+  readonly #refused = new Set<string>();
   #ackedMaxIndex = 0;
-  stats = { proposals: 0, acked: 0, reads: 0, readsOk: 0, crashes: 0, elections: 0, snapshotsSent: 0, leaseReadsChecked: 0, pauses: 0, longPauses: 0, interimApplied: 0, interimSent: 0 };
+  stats = { proposals: 0, acked: 0, refused: 0, reads: 0, readsOk: 0, crashes: 0, elections: 0, snapshotsSent: 0, leaseReadsChecked: 0, pauses: 0, longPauses: 0, interimApplied: 0, interimSent: 0 };
 
   readonly #bug: SimulationOptions['bug'];
 
@@ -920,6 +922,7 @@ export class Simulator {
     fsm.chain = fnvMix(fsm.chain, identity);
     if (entry.type === 'normal') {
       const command = new TextDecoder().decode(entry.data);
+      if (this.#refused.has(command)) throw this.#fail(`${node.id} applies ${command} at ${entry.index}, which a client was told was not applied`);
       const [key, value] = command.split('=');
       if (key !== undefined && value !== undefined) fsm.values.set(key, { value, index: entry.index });
     }
@@ -930,15 +933,44 @@ export class Simulator {
         this.#acked.set(entry.index, proposal.command);
         this.#ackedMaxIndex = Math.max(this.#ackedMaxIndex, entry.index);
         this.stats.acked++;
+        this.#clientDone(proposal.client);
+      } else {
+        this.#refuse(proposal);
       }
-      this.#clientDone(proposal.client);
     }
+    this.#rejectSuperseded(node, entry.term);
+  }
+
+  /**
+   * As RaftNode.#rejectSuperseded: once `node` applied an entry (or restored a snapshot) of
+   * `term`, its proposals of an older term, at later indexes, can never commit: their clients
+   * are told they were not applied.
+   */
+  #rejectSuperseded(node: SimNode, term: number): void {
+    for (const [key, pending] of this.#proposals) {
+      if (pending.node !== node.id || pending.term >= term) continue;
+      this.#proposals.delete(key);
+      this.#refuse(pending);
+    }
+  }
+
+  #refuse(proposal: PendingProposal): void {
+    this.#refused.add(proposal.command);
+    this.stats.refused++;
+    this.#clientDone(proposal.client);
   }
 
   #restoreFsm(node: SimNode, snapshot: Snapshot): void {
     const parsed = JSON.parse(new TextDecoder().decode(snapshot.data)) as { applied: number; chain: number; values: [string, { value: string; index: number }][] };
     if (parsed.applied !== snapshot.meta.index) throw this.#fail(`snapshot data at ${parsed.applied} but meta says ${snapshot.meta.index}`);
     node.fsm = { applied: parsed.applied, chain: parsed.chain, values: new Map(parsed.values) };
+    // As RaftNode: proposals the snapshot covers have an unknown outcome here.
+    for (const [key, pending] of this.#proposals) {
+      if (pending.node !== node.id || pending.index > snapshot.meta.index) continue;
+      this.#proposals.delete(key);
+      this.#clientDone(pending.client);
+    }
+    this.#rejectSuperseded(node, snapshot.meta.term);
   }
 
   #maybeCompact(node: SimNode): void {
@@ -977,11 +1009,12 @@ export class Simulator {
       this.#note(`leader ${node.id} term ${core.term}`);
       this.#checkLeaderCompleteness(node);
     }
-    if (core.role !== 'leader' && node.lastSoftRole === 'leader') this.#abandonProposals(node);
+    // A deposed leader's proposals stay pending, as in RaftNode: each is settled when its index
+    // or a newer term's entry is applied here (#apply), or by the client's timeout.
     node.lastSoftRole = core.role;
   }
 
-  /** A deposed leader's pending proposals have an unknown outcome: the client stops waiting. */
+  /** A crashed server's pending proposals have an unknown outcome: the client stops waiting. */
   #abandonProposals(node: SimNode): void {
     for (const [key, proposal] of this.#proposals) {
       if (proposal.node !== node.id) continue;
