@@ -350,12 +350,18 @@ export class RaftNode {
   }
 
   /** Answers every waiting proposal (outcome unknown: it may commit elsewhere) and read. */
-  #failWaiters(): void {
+  /** Rejects and forgets every waiting proposal that `matches` picks, with the error `fail` makes. */
+  #rejectProposals(matches: (index: number, proposal: PendingProposal) => boolean, fail: () => RaftRequestError): void {
     for (const [index, proposal] of this.#proposals) {
+      if (!matches(index, proposal)) continue;
       clearTimeout(proposal.timer);
-      proposal.reject(new RaftRequestError('closed', null, 'unknown'));
       this.#proposals.delete(index);
+      proposal.reject(fail());
     }
+  }
+
+  #failWaiters(): void {
+    this.#rejectProposals(() => true, () => new RaftRequestError('closed', null, 'unknown'));
     for (const read of this.#reads.values()) read.reject(new RaftRequestError('closed', null, 'not-applied'));
     this.#reads.clear();
     for (const waiter of this.#appliedWaiters) waiter.reject(new RaftRequestError('closed', null, 'not-applied'));
@@ -534,12 +540,8 @@ export class RaftNode {
       this.#lastSnapshotIndex = ready.snapshot.meta.index;
       // Our proposals the snapshot covers are never applied here one by one: whether they are in
       // it is not known here.
-      for (const [index, proposal] of this.#proposals) {
-        if (index > ready.snapshot.meta.index) continue;
-        clearTimeout(proposal.timer);
-        this.#proposals.delete(index);
-        proposal.reject(new RaftRequestError('restored', this.#core.leaderId, 'unknown'));
-      }
+      const covered = ready.snapshot.meta.index;
+      this.#rejectProposals((index) => index <= covered, () => new RaftRequestError('restored', this.#core.leaderId, 'unknown'));
       this.#rejectSuperseded(ready.snapshot.meta.term);
     }
     this.#applyCommitted(ready.committedEntries);
@@ -603,12 +605,7 @@ export class RaftNode {
   #rejectSuperseded(term: number): void {
     if (term <= this.#appliedTerm) return;
     this.#appliedTerm = term;
-    for (const [index, proposal] of this.#proposals) {
-      if (proposal.term >= term) continue;
-      clearTimeout(proposal.timer);
-      this.#proposals.delete(index);
-      proposal.reject(new RaftRequestError('superseded', this.#core.leaderId, 'not-applied'));
-    }
+    this.#rejectProposals((_, proposal) => proposal.term < term, () => new RaftRequestError('superseded', this.#core.leaderId, 'not-applied'));
   }
 
   #deliverReads(readStates: readonly ReadState[], readFailures: readonly ReadFailure[]): void {

@@ -965,11 +965,7 @@ export class Simulator {
     if (parsed.applied !== snapshot.meta.index) throw this.#fail(`snapshot data at ${parsed.applied} but meta says ${snapshot.meta.index}`);
     node.fsm = { applied: parsed.applied, chain: parsed.chain, values: new Map(parsed.values) };
     // As RaftNode: proposals the snapshot covers have an unknown outcome here.
-    for (const [key, pending] of this.#proposals) {
-      if (pending.node !== node.id || pending.index > snapshot.meta.index) continue;
-      this.#proposals.delete(key);
-      this.#clientDone(pending.client);
-    }
+    this.#abandonProposals(node, snapshot.meta.index);
     this.#rejectSuperseded(node, snapshot.meta.term);
   }
 
@@ -1014,10 +1010,13 @@ export class Simulator {
     node.lastSoftRole = core.role;
   }
 
-  /** A crashed server's pending proposals have an unknown outcome: the client stops waiting. */
-  #abandonProposals(node: SimNode): void {
+  /**
+   * `node`'s pending proposals (those up to `upTo`) have an unknown outcome: the client stops
+   * waiting. A crashed server's, all of them; a restored snapshot's, those it covers.
+   */
+  #abandonProposals(node: SimNode, upTo = Number.POSITIVE_INFINITY): void {
     for (const [key, proposal] of this.#proposals) {
-      if (proposal.node !== node.id) continue;
+      if (proposal.node !== node.id || proposal.index > upTo) continue;
       this.#proposals.delete(key);
       this.#clientDone(proposal.client);
     }

@@ -6,6 +6,8 @@
  * term 0 means "no term".
  */
 
+import type { Message } from './messages.js';
+
 /** A server's id: stable across restarts and address changes. */
 export type ServerId = string;
 
@@ -96,7 +98,7 @@ export interface Ready {
   readonly hardState: HardState | null;
   readonly entries: readonly Entry[];
   readonly snapshot: Snapshot | null;
-  readonly messages: readonly import('./messages.js').Message[];
+  readonly messages: readonly Message[];
   readonly committedEntries: readonly Entry[];
   readonly readStates: readonly ReadState[];
   readonly readFailures: readonly ReadFailure[];
@@ -110,7 +112,7 @@ export interface Ready {
  * already), deliver `readStates` and report `readFailures`, exactly as for a Ready.
  */
 export interface InterimReady {
-  readonly messages: readonly import('./messages.js').Message[];
+  readonly messages: readonly Message[];
   readonly committedEntries: readonly Entry[];
   readonly readStates: readonly ReadState[];
   readonly readFailures: readonly ReadFailure[];
